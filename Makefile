@@ -1,0 +1,50 @@
+# Visage: `make run` serves the IdP, `make test` runs every test. Both install what is missing first.
+SHELL := /bin/bash
+GO ?= go
+WEIGHTS ?= $(CURDIR)/models/weights
+MODELS_MIRROR ?=
+VISAGE_TESTDATA ?= $(abspath $(CURDIR)/../shared/testdata)
+DEB_PACKAGES := libdlib-dev libblas-dev libatlas-base-dev liblapack-dev libjpeg62-turbo-dev chromium ffmpeg nodejs npm
+export VISAGE_MODELS_DIR ?= $(WEIGHTS)
+export VISAGE_TESTDATA
+export CGO_ENABLED := 1
+
+.PHONY: all deps models generate build run test test-go test-e2e vet fmt bench clean
+
+all: build
+
+## deps: install the Debian packages that are missing (only those), as root.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## models: fetch and verify the model weights (MODELS_MIRROR=DIR is tried first).
+models:
+	MODELS_MIRROR="$(MODELS_MIRROR)" models/fetch.sh "$(WEIGHTS)"
+
+generate:
+	$(GO) tool templ generate -path templates >/dev/null
+
+build: deps generate
+	$(GO) build -o bin/idp ./cmd/idp
+
+run: build models
+	./bin/idp serve
+
+test: deps models generate
+	$(GO) vet ./...
+	$(GO) build -o bin/idp ./cmd/idp
+	$(GO) test -count=1 -timeout 30m ./...
+
+bench: deps models
+	$(GO) test -run '^$$' -bench . -benchmem ./authn/... ./oidc/...
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go' | grep -v '_templ.go$$')
+
+clean:
+	rm -rf bin
