@@ -221,3 +221,9 @@ func (p *Provider) RedirectError(w http.ResponseWriter, r *http.Request, id stri
 // return to relying parties.
 func ErrLoginRequired() *oidc.Error { return oidc.ErrLoginRequired() }
 func ErrAccessDenied() *oidc.Error  { return oidc.ErrAccessDenied() }
+
+// ErrConsentRequired answers prompt=none when the user has not yet consented (zitadel/oidc has
+// no consent_required constructor, so it is interaction_required with a description).
+func ErrConsentRequired() *oidc.Error {
+	return oidc.ErrInteractionRequired().WithDescription("consent_required: the user has not consented to this client")
+}
