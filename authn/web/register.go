@@ -1,0 +1,134 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"time"
+
+	"github.com/visage-idp/visage/authn"
+	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/store"
+	"github.com/visage-idp/visage/templates"
+)
+
+func (s *Server) registerPage(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	d := templates.SelfieData{Title: "Enrol your face", Intro: "Choose a username, then take a selfie: it becomes your password.",
+		PostURL: "/register", AuthRequestID: r.URL.Query().Get("authRequestID"), CSRF: csrfToken(sess), Register: true}
+	s.save(w, r, sess)
+	s.render(w, r, http.StatusOK, templates.SelfiePage(d))
+}
+
+// Account is what enrolment needs besides the photo.
+type Account struct {
+	Username, DisplayName, Email string
+}
+
+// Validate checks the account fields and normalises the username.
+func (a *Account) Validate() error {
+	a.Username = normaliseUsername(a.Username)
+	if !ValidUsername(a.Username) {
+		return errors.New("username: 3 to 64 characters among a-z, 0-9, '.', '_' and '-'")
+	}
+	if a.DisplayName == "" {
+		a.DisplayName = a.Username
+	}
+	if len(a.DisplayName) > 128 {
+		return errors.New("display name: at most 128 characters")
+	}
+	if a.Email != "" {
+		if _, err := mail.ParseAddress(a.Email); err != nil {
+			return errors.New("email: not a valid address")
+		}
+	}
+	return nil
+}
+
+// Enrol builds a face template from the photos and creates the user with it atomically: the
+// account exists only if enrolment succeeded. It is shared by the register page and the CLI.
+func Enrol(ctx context.Context, st store.Storage, engine *face.Engine, keys *face.KeyRing, a Account, photos [][]byte, keepImage bool, now func() time.Time) (store.User, error) {
+	if err := a.Validate(); err != nil {
+		return store.User{}, err
+	}
+	if _, err := st.GetUserByUsername(ctx, a.Username); err == nil {
+		return store.User{}, fmt.Errorf("username %q: %w", a.Username, store.ErrAlreadyExists)
+	}
+	tmpl, _, err := engine.Enroll(ctx, photos, face.EnrollOptions{KeepImage: keepImage})
+	if err != nil {
+		return store.User{}, fmt.Errorf("enrol: %w", err)
+	}
+	sealed, err := keys.Seal(tmpl)
+	if err != nil {
+		return store.User{}, fmt.Errorf("enrol: seal template: %w", err)
+	}
+	t := now().UTC()
+	u := store.User{ID: randomToken()[:22], Username: a.Username, DisplayName: a.DisplayName, Email: a.Email, CreatedAt: t, UpdatedAt: t}
+	if err := st.CreateUserWithTemplate(ctx, u, store.Template{UserID: u.ID, KeyID: keys.PrimaryID(), ModelVersion: tmpl.ModelVersion, Sealed: sealed, CreatedAt: t}); err != nil {
+		return store.User{}, fmt.Errorf("enrol: %w", err)
+	}
+	return u, nil
+}
+
+func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := s.session(r)
+	img, bad, status := s.readImage(w, r)
+	if !checkCSRF(r, sess) {
+		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
+		return
+	}
+	if bad != nil {
+		writeJSON(w, status, bad)
+		return
+	}
+	acct := Account{Username: r.FormValue("username"), DisplayName: r.FormValue("display_name"), Email: r.FormValue("email")}
+	u, err := Enrol(ctx, s.store, s.engine, s.keys, acct, [][]byte{img}, s.cfg.KeepEnrolmentImage, s.now)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrAlreadyExists):
+		writeJSON(w, http.StatusConflict, verdict{Status: "error", Code: "USERNAME_TAKEN", Message: "That username is taken."})
+		return
+	case errors.Is(err, face.ErrQueueFull), ctx.Err() != nil:
+		s.internalJSON(w, r, "enrol", err)
+		return
+	default:
+		code := face.Code(err)
+		msg := err.Error()
+		if code != "" {
+			msg = "The selfie cannot be enrolled: " + reasonFor(code, err) + "."
+		}
+		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: code, Message: msg})
+		return
+	}
+	s.log.InfoContext(ctx, "user enrolled", "user", u.ID)
+	sess.Values["username"] = u.Username
+	id := r.FormValue("authRequestID")
+	if id == "" {
+		s.save(w, r, sess)
+		writeJSON(w, http.StatusOK, verdict{Status: string(authn.Approved), Message: "Enrolled. You can now sign in with your face."})
+		return
+	}
+	lr, err := s.provider.LoginRequest(ctx, id)
+	if err != nil {
+		s.save(w, r, sess)
+		writeJSON(w, http.StatusOK, verdict{Status: string(authn.Approved), Message: "Enrolled. The sign-in request expired: go back to the application to sign in."})
+		return
+	}
+	// The enrolment selfie authenticates this first sign-in.
+	a, err := s.newSession(ctx, u.ID, authn.Decision{AMR: []string{"face"}})
+	if err != nil {
+		s.internalJSON(w, r, "create session", err)
+		return
+	}
+	sess.Values["sid"] = a.SessionID
+	next, err := s.complete(ctx, lr, a)
+	if err != nil {
+		s.internalJSON(w, r, "complete login", err)
+		return
+	}
+	s.save(w, r, sess)
+	writeJSON(w, http.StatusOK, verdict{Status: string(authn.Approved), Message: "Enrolled.", Redirect: next})
+}

@@ -1,0 +1,548 @@
+// Package web serves Visage's browser pages: the username and selfie steps of the login, face
+// enrolment, consent and the logged-out page. Handlers are thin: parse, call the Verifier or the
+// OIDC provider, render a templ page or answer JSON to the capture script. Browser state lives
+// in a gorilla/sessions cookie (HttpOnly, SameSite=Lax, Secure under https) that carries the
+// CSRF token, the pending login and the id of the server-side SSO session.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+
+	"github.com/visage-idp/visage/authn"
+	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/oidc"
+	"github.com/visage-idp/visage/static"
+	"github.com/visage-idp/visage/store"
+	"github.com/visage-idp/visage/templates"
+)
+
+// Config holds the page-level settings.
+type Config struct {
+	// CookieKeys are the gorilla/securecookie hash (64 bytes) and block (32 bytes) keys.
+	CookieHashKey, CookieBlockKey []byte
+	Secure                        bool          // Secure cookies (the issuer is https)
+	SessionTTL                    time.Duration // SSO session lifetime
+	MaxFailures                   int           // failed selfies before lockout
+	FailureWindow                 time.Duration // sliding window for MaxFailures
+	MaxUploadBytes                int64         // whole request body limit for selfie posts
+	KeepEnrolmentImage            bool          // keep the enrolment photo (sealed) in the template
+}
+
+// DefaultConfig returns the documented defaults (keys must still be set).
+func DefaultConfig() Config {
+	return Config{SessionTTL: 12 * time.Hour, MaxFailures: 5, FailureWindow: 15 * time.Minute, MaxUploadBytes: 3 << 20}
+}
+
+// Server holds the dependencies of the pages.
+type Server struct {
+	cfg      Config
+	provider *oidc.Provider
+	store    store.Storage
+	engine   *face.Engine
+	keys     *face.KeyRing
+	verifier *authn.Verifier
+	cookies  *sessions.CookieStore
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns the page server.
+func New(cfg Config, provider *oidc.Provider, st store.Storage, engine *face.Engine, keys *face.KeyRing, log *slog.Logger) *Server {
+	cs := sessions.NewCookieStore(cfg.CookieHashKey, cfg.CookieBlockKey)
+	cs.Options = &sessions.Options{Path: "/", MaxAge: int((30 * 24 * time.Hour).Seconds()), HttpOnly: true, Secure: cfg.Secure, SameSite: http.SameSiteLaxMode}
+	return &Server{cfg: cfg, provider: provider, store: st, engine: engine, keys: keys,
+		verifier: &authn.Verifier{Engine: engine}, cookies: cs, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+const cookieName = "visage"
+
+// Routes registers the pages on mux.
+func (s *Server) Routes(mux *http.ServeMux) {
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static.Files)))
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.loginSubmit)
+	mux.HandleFunc("GET /login/selfie", s.selfiePage)
+	mux.HandleFunc("POST /login/selfie", s.selfieSubmit)
+	mux.HandleFunc("GET /register", s.registerPage)
+	mux.HandleFunc("POST /register", s.registerSubmit)
+	mux.HandleFunc("GET /consent", s.consentPage)
+	mux.HandleFunc("POST /consent", s.consentSubmit)
+	mux.HandleFunc("GET /logged-out", s.loggedOut)
+}
+
+// --- browser session and CSRF ---
+
+func (s *Server) session(r *http.Request) *sessions.Session {
+	sess, err := s.cookies.Get(r, cookieName)
+	if err != nil { // forged or stale cookie: start afresh
+		sess, _ = s.cookies.New(r, cookieName)
+	}
+	return sess
+}
+
+func str(sess *sessions.Session, key string) string {
+	v, _ := sess.Values[key].(string)
+	return v
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// csrfToken returns the session's CSRF token, creating it (the caller saves the session).
+func csrfToken(sess *sessions.Session) string {
+	t := str(sess, "csrf")
+	if t == "" {
+		t = randomToken()
+		sess.Values["csrf"] = t
+	}
+	return t
+}
+
+// checkCSRF compares the form field or X-CSRF-Token header with the session's token.
+func checkCSRF(r *http.Request, sess *sessions.Session) bool {
+	want := str(sess, "csrf")
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		got = r.FormValue("csrf_token")
+	}
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+func (s *Server) save(w http.ResponseWriter, r *http.Request, sess *sessions.Session) {
+	if err := sess.Save(r, w); err != nil {
+		s.log.ErrorContext(r.Context(), "save browser session", "err", err)
+	}
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.log.ErrorContext(r.Context(), "render", "err", err)
+	}
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	s.render(w, r, status, templates.ErrorPage(title, msg))
+}
+
+// verdict is the JSON the capture script receives.
+type verdict struct {
+	Status   string   `json:"status"`
+	Message  string   `json:"message,omitempty"`
+	Code     string   `json:"code,omitempty"`
+	Score    *int     `json:"score,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Redirect string   `json:"redirect,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// --- pages ---
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, templates.MessagePage("Visage", "An OpenID Provider whose password is your face.", "Try the demo app", "/demo"))
+}
+
+func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, templates.MessagePage("Signed out", "You are signed out of Visage.", "Home", "/"))
+}
+
+// liveSession returns the server-side SSO session named by the cookie, if it is still valid.
+func (s *Server) liveSession(ctx context.Context, sess *sessions.Session) (store.Session, bool) {
+	sid := str(sess, "sid")
+	if sid == "" {
+		return store.Session{}, false
+	}
+	ss, err := s.store.GetSession(ctx, sid)
+	if err != nil || ss.RevokedAt != nil || s.now().After(ss.ExpiresAt) {
+		return store.Session{}, false
+	}
+	if _, err := s.store.GetUser(ctx, ss.UserID); err != nil {
+		return store.Session{}, false
+	}
+	return ss, true
+}
+
+// loginRequest loads the auth request named in the query or form, or renders an error page.
+func (s *Server) loginRequest(w http.ResponseWriter, r *http.Request) (oidc.LoginRequest, bool) {
+	id := r.FormValue("authRequestID")
+	if id == "" {
+		s.errorPage(w, r, http.StatusBadRequest, "Missing request", "This page needs an authorization request. Start from the application you want to sign in to.")
+		return oidc.LoginRequest{}, false
+	}
+	lr, err := s.provider.LoginRequest(r.Context(), id)
+	if err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Go back to the application and start again.")
+		return oidc.LoginRequest{}, false
+	}
+	return lr, true
+}
+
+// reusable reports whether an existing SSO session satisfies the request without a new selfie.
+func (s *Server) reusable(lr oidc.LoginRequest, ss store.Session) bool {
+	if lr.HasPrompt("login") {
+		return false
+	}
+	if lr.MaxAge != nil && s.now().Sub(ss.AuthTime) > *lr.MaxAge {
+		return false
+	}
+	return oidc.ACRLevel(ss.ACR) >= oidc.ACRLevel(lr.RequiredACR())
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	lr, ok := s.loginRequest(w, r)
+	if !ok {
+		return
+	}
+	sess := s.session(r)
+	if ss, ok := s.liveSession(r.Context(), sess); ok && s.reusable(lr, ss) {
+		s.finish(w, r, sess, lr, oidc.Authentication{UserID: ss.UserID, SessionID: ss.ID, AuthTime: ss.AuthTime, AMR: ss.AMR, ACR: ss.ACR}, false)
+		return
+	}
+	if lr.HasPrompt("none") {
+		s.provider.RedirectError(w, r, lr.ID, oidc.ErrLoginRequired())
+		return
+	}
+	username := lr.LoginHint
+	if username == "" {
+		username = str(sess, "username")
+	}
+	d := templates.LoginData{AuthRequestID: lr.ID, ClientName: lr.ClientName, Username: username, CSRF: csrfToken(sess),
+		RegisterURL: "/register?authRequestID=" + url.QueryEscape(lr.ID)}
+	s.save(w, r, sess)
+	s.render(w, r, http.StatusOK, templates.LoginPage(d))
+}
+
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	if !checkCSRF(r, sess) {
+		s.errorPage(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Go back and try again.")
+		return
+	}
+	lr, ok := s.loginRequest(w, r)
+	if !ok {
+		return
+	}
+	username := normaliseUsername(r.FormValue("username"))
+	if username == "" {
+		s.render(w, r, http.StatusBadRequest, templates.LoginPage(templates.LoginData{AuthRequestID: lr.ID, ClientName: lr.ClientName,
+			CSRF: csrfToken(sess), Error: "Enter your username.", RegisterURL: "/register?authRequestID=" + url.QueryEscape(lr.ID)}))
+		return
+	}
+	// An unknown username still goes to the selfie step (which then fails): the page does not
+	// tell who has an account.
+	userID := ""
+	if u, err := s.store.GetUserByUsername(r.Context(), username); err == nil {
+		userID = u.ID
+	}
+	sess.Values["login_req"] = lr.ID
+	sess.Values["login_user"] = userID
+	sess.Values["username"] = username
+	s.save(w, r, sess)
+	http.Redirect(w, r, "/login/selfie?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
+}
+
+func (s *Server) selfiePage(w http.ResponseWriter, r *http.Request) {
+	lr, ok := s.loginRequest(w, r)
+	if !ok {
+		return
+	}
+	sess := s.session(r)
+	if str(sess, "login_req") != lr.ID {
+		http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
+		return
+	}
+	d := templates.SelfieData{Title: "Take a selfie", Intro: "Look at the camera. Your face is your password.",
+		PostURL: "/login/selfie", AuthRequestID: lr.ID, CSRF: csrfToken(sess), Username: str(sess, "username")}
+	s.save(w, r, sess)
+	s.render(w, r, http.StatusOK, templates.SelfiePage(d))
+}
+
+// readImage parses the multipart upload and returns the "image" part, bounded in size.
+func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *verdict, int) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
+	if err := r.ParseMultipartForm(s.cfg.MaxUploadBytes); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &verdict{Status: "error", Code: "IMAGE_TOO_LARGE", Message: fmt.Sprintf("The upload is larger than %d bytes.", s.cfg.MaxUploadBytes)}, http.StatusRequestEntityTooLarge
+		}
+		return nil, &verdict{Status: "error", Code: "BAD_REQUEST", Message: "Send the selfie as multipart/form-data with an image field."}, http.StatusBadRequest
+	}
+	f, _, err := r.FormFile("image")
+	if err != nil {
+		return nil, &verdict{Status: "error", Code: "NO_IMAGE", Message: "The image field is missing."}, http.StatusBadRequest
+	}
+	defer f.Close()
+	img, err := io.ReadAll(f)
+	if err != nil {
+		return nil, &verdict{Status: "error", Code: "BAD_REQUEST", Message: "The image could not be read."}, http.StatusBadRequest
+	}
+	return img, nil, 0
+}
+
+func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := s.session(r)
+	img, bad, status := s.readImage(w, r)
+	if !checkCSRF(r, sess) {
+		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
+		return
+	}
+	if bad != nil {
+		writeJSON(w, status, bad)
+		return
+	}
+	id := r.FormValue("authRequestID")
+	lr, err := s.provider.LoginRequest(ctx, id)
+	if err != nil || str(sess, "login_req") != id {
+		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "REQUEST_EXPIRED", Message: "This sign-in has expired. Go back to the application and start again."})
+		return
+	}
+	userID := str(sess, "login_user")
+	now := s.now()
+	if userID != "" {
+		n, err := s.store.CountFailures(ctx, userID, now.Add(-s.cfg.FailureWindow))
+		if err != nil {
+			s.internalJSON(w, r, "count failures", err)
+			return
+		}
+		if n >= s.cfg.MaxFailures {
+			writeJSON(w, http.StatusTooManyRequests, verdict{Status: "Declined", Code: "ACCOUNT_LOCKED",
+				Message: fmt.Sprintf("Too many failed attempts: this account is locked for up to %s. Try again later.", s.cfg.FailureWindow)})
+			return
+		}
+	}
+	var tmpl *face.Template
+	if userID != "" {
+		t, err := s.store.GetTemplate(ctx, userID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.internalJSON(w, r, "load template", err)
+			return
+		}
+		if err == nil {
+			if tmpl, err = s.keys.Open(t.Sealed); err != nil {
+				// A template that does not decrypt is a server fault, never a silent mismatch.
+				s.internalJSON(w, r, "open template", err)
+				return
+			}
+		}
+	}
+	d, err := s.verifier.Verify(ctx, [][]byte{img}, tmpl)
+	if err != nil {
+		s.internalJSON(w, r, "verify", err)
+		return
+	}
+	if userID == "" {
+		d.Status, d.Code, d.Reason = authn.Declined, "FACE_MATCH_DECLINED", "the face does not match the enrolled face"
+	}
+	if userID != "" {
+		if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: clientIP(r), Success: d.Status == authn.Approved, At: now}); err != nil {
+			s.internalJSON(w, r, "record attempt", err)
+			return
+		}
+	}
+	s.log.InfoContext(ctx, "selfie login", "user", userID, "status", d.Status, "code", d.Code, "elapsed_ms", d.Elapsed.Milliseconds())
+	if d.Status != authn.Approved {
+		writeJSON(w, http.StatusOK, declined(d))
+		return
+	}
+	a, err := s.newSession(ctx, userID, d)
+	if err != nil {
+		s.internalJSON(w, r, "create session", err)
+		return
+	}
+	sess.Values["sid"] = a.SessionID
+	delete(sess.Values, "login_req")
+	delete(sess.Values, "login_user")
+	next, err := s.complete(ctx, lr, a)
+	if err != nil {
+		s.internalJSON(w, r, "complete login", err)
+		return
+	}
+	s.save(w, r, sess)
+	writeJSON(w, http.StatusOK, verdict{Status: string(d.Status), Message: "Welcome back.", Score: score(d), Redirect: next})
+}
+
+func score(d authn.Decision) *int {
+	if d.FaceMatch == nil {
+		return nil
+	}
+	v := d.FaceMatch.Score
+	return &v
+}
+
+func declined(d authn.Decision) verdict {
+	v := verdict{Status: string(d.Status), Code: d.Code, Score: score(d)}
+	if d.Status == authn.Review {
+		v.Status = string(authn.Declined)
+	}
+	v.Message = "Not accepted: " + d.Reason + ". Try again."
+	for _, w := range d.Warnings {
+		v.Warnings = append(v.Warnings, w.Code)
+	}
+	return v
+}
+
+func (s *Server) internalJSON(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.ErrorContext(r.Context(), what, "err", err)
+	status := http.StatusInternalServerError
+	if errors.Is(err, face.ErrQueueFull) {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, verdict{Status: "error", Code: "INTERNAL", Message: "Something went wrong on our side; nothing was changed. Try again."})
+}
+
+// newSession records a server-side SSO session for a selfie that was approved.
+func (s *Server) newSession(ctx context.Context, userID string, d authn.Decision) (oidc.Authentication, error) {
+	now := s.now()
+	ss := store.Session{ID: randomToken(), UserID: userID, AuthTime: now, AMR: d.AMR, ACR: oidc.ACRSelfie, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if err := s.store.CreateSession(ctx, ss); err != nil {
+		return oidc.Authentication{}, err
+	}
+	return oidc.Authentication{UserID: userID, SessionID: ss.ID, AuthTime: now, AMR: ss.AMR, ACR: ss.ACR}, nil
+}
+
+// complete marks the auth request done and returns where the browser goes next: consent if
+// needed, else the provider's callback that issues the code.
+func (s *Server) complete(ctx context.Context, lr oidc.LoginRequest, a oidc.Authentication) (string, error) {
+	cb, err := s.provider.CompleteAuthRequest(ctx, lr.ID, a)
+	if err != nil {
+		return "", err
+	}
+	need, err := s.needsConsent(ctx, lr, a.UserID)
+	if err != nil {
+		return "", err
+	}
+	if need {
+		return "/consent?authRequestID=" + url.QueryEscape(lr.ID), nil
+	}
+	return cb, nil
+}
+
+// finish completes a request on an existing session and redirects.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, a oidc.Authentication, _ bool) {
+	need, err := s.needsConsent(r.Context(), lr, a.UserID)
+	if err != nil {
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	}
+	if need && lr.HasPrompt("none") {
+		s.provider.RedirectError(w, r, lr.ID, oidc.ErrConsentRequired())
+		return
+	}
+	next, err := s.complete(r.Context(), lr, a)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "complete login", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	}
+	s.save(w, r, sess)
+	http.Redirect(w, r, next, http.StatusFound)
+}
+
+func (s *Server) needsConsent(ctx context.Context, lr oidc.LoginRequest, userID string) (bool, error) {
+	if lr.HasPrompt("consent") {
+		return true, nil
+	}
+	if lr.FirstParty {
+		return false, nil
+	}
+	c, err := s.store.GetConsent(ctx, userID, lr.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	for _, sc := range lr.Scopes {
+		if !slices.Contains(c.Scopes, sc) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
+	lr, ok := s.loginRequest(w, r)
+	if !ok {
+		return
+	}
+	sess := s.session(r)
+	if ss, ok := s.liveSession(r.Context(), sess); !ok || !lr.Done || ss.UserID != lr.UserID {
+		http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
+		return
+	}
+	d := templates.ConsentData{AuthRequestID: lr.ID, ClientName: lr.ClientName, Scopes: lr.Scopes, CSRF: csrfToken(sess)}
+	s.save(w, r, sess)
+	s.render(w, r, http.StatusOK, templates.ConsentPage(d))
+}
+
+func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	if !checkCSRF(r, sess) {
+		s.errorPage(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Go back and try again.")
+		return
+	}
+	lr, ok := s.loginRequest(w, r)
+	if !ok {
+		return
+	}
+	if ss, ok := s.liveSession(r.Context(), sess); !ok || !lr.Done || ss.UserID != lr.UserID {
+		s.errorPage(w, r, http.StatusForbidden, "Not signed in", "Sign in before answering this request.")
+		return
+	}
+	if r.FormValue("decision") != "allow" {
+		s.provider.RedirectError(w, r, lr.ID, oidc.ErrAccessDenied().WithDescription("the user denied the request"))
+		return
+	}
+	if err := s.store.PutConsent(r.Context(), store.Consent{UserID: lr.UserID, ClientID: lr.ClientID, Scopes: lr.Scopes, GrantedAt: s.now()}); err != nil {
+		s.log.ErrorContext(r.Context(), "store consent", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	}
+	http.Redirect(w, r, s.provider.CallbackURL(r.Context(), lr.ID), http.StatusFound)
+}
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$`)
+
+func normaliseUsername(u string) string { return strings.ToLower(strings.TrimSpace(u)) }
+
+// ValidUsername reports whether u (normalised) is an acceptable username.
+func ValidUsername(u string) bool { return usernameRE.MatchString(u) }
+
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndex(host, ":"); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}

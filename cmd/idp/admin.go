@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/visage-idp/visage/authn/web"
+	"github.com/visage-idp/visage/oidc"
+	"github.com/visage-idp/visage/store"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *cfgPath) // opening applies pending migrations
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet(group+" "+cmd, flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	var (
+		id, secret, authMethod, name, alg, jwksFile        string
+		public, firstParty, claimsInID                     bool
+		redirects, postLogout                              multiFlag
+		username, portrait, displayName, email, userIDFlag string
+	)
+	switch group + " " + cmd {
+	case "clients add":
+		fs.StringVar(&id, "id", "", "client id (required)")
+		fs.StringVar(&secret, "secret", "", "client secret (at least 16 characters; generated and printed once if omitted)")
+		fs.Var(&redirects, "redirect-uri", "allowed redirect URI, matched exactly (repeatable, required)")
+		fs.Var(&postLogout, "post-logout-redirect-uri", "allowed post-logout redirect URI (repeatable)")
+		fs.BoolVar(&public, "public", false, "public client: no secret, PKCE required")
+		fs.StringVar(&authMethod, "auth-method", "", "client_secret_basic (default), client_secret_post, private_key_jwt or none")
+		fs.BoolVar(&firstParty, "first-party", false, "skip the consent page")
+		fs.StringVar(&name, "name", "", "name shown on the consent page")
+		fs.StringVar(&alg, "signing-alg", oidc.AlgRS256, "ID token signing algorithm: RS256 or ES256")
+		fs.BoolVar(&claimsInID, "claims-in-id-token", false, "put profile and email claims in the ID token too (Auth0)")
+		fs.StringVar(&jwksFile, "jwks", "", "JSON Web Key Set file with the client's public keys (private_key_jwt)")
+	case "clients delete":
+		fs.StringVar(&id, "id", "", "client id")
+	case "users add":
+		fs.StringVar(&username, "username", "", "username (required)")
+		fs.StringVar(&portrait, "portrait", "", "JPEG or PNG photo to enrol (required)")
+		fs.StringVar(&displayName, "display-name", "", "display name")
+		fs.StringVar(&email, "email", "", "email")
+	case "users delete":
+		fs.StringVar(&username, "username", "", "username")
+		fs.StringVar(&userIDFlag, "id", "", "user id")
+	case "clients list", "users list", "keys rotate", "keys list":
+	default:
+		return fmt.Errorf("unknown command %q", group+" "+cmd)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	now := time.Now().UTC()
+	st := a.store
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+
+	switch group + " " + cmd {
+	case "clients add":
+		if id == "" || len(redirects) == 0 {
+			return errors.New("clients add: --id and at least one --redirect-uri are required")
+		}
+		c := store.Client{ID: id, Name: name, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, Public: public,
+			AuthMethod: authMethod, FirstParty: firstParty, IDTokenSigningAlg: alg, ClaimsInIDToken: claimsInID, CreatedAt: now}
+		if alg != oidc.AlgRS256 && alg != oidc.AlgES256 {
+			return fmt.Errorf("clients add: --signing-alg %q: want RS256 or ES256", alg)
+		}
+		if public {
+			if secret != "" {
+				return errors.New("clients add: a --public client has no --secret")
+			}
+			if authMethod != "" && authMethod != "none" {
+				return errors.New("clients add: a --public client uses --auth-method none")
+			}
+			c.AuthMethod = "none"
+		} else {
+			switch authMethod {
+			case "":
+				c.AuthMethod = "client_secret_basic"
+			case "client_secret_basic", "client_secret_post", "private_key_jwt":
+			case "none":
+				return errors.New("clients add: --auth-method none needs --public")
+			default:
+				return fmt.Errorf("clients add: unknown --auth-method %q", authMethod)
+			}
+		}
+		if jwksFile != "" {
+			b, err := os.ReadFile(jwksFile)
+			if err != nil {
+				return fmt.Errorf("clients add: %w", err)
+			}
+			c.JWKS = b
+		}
+		if c.AuthMethod == "private_key_jwt" && len(c.JWKS) == 0 {
+			return errors.New("clients add: private_key_jwt needs --jwks FILE")
+		}
+		printSecret := false
+		if !public && c.AuthMethod != "private_key_jwt" {
+			if secret == "" {
+				secret, printSecret = oidc.GenerateSecret(), true
+			} else if len(secret) < 16 {
+				return errors.New("clients add: --secret must have at least 16 characters")
+			}
+			c.SecretHash = oidc.HashSecret(secret)
+		}
+		if err := st.CreateClient(ctx, c); err != nil {
+			return fmt.Errorf("clients add: %w", err)
+		}
+		fmt.Fprintf(stdout, "client %s added (%s)\n", id, c.AuthMethod)
+		if printSecret {
+			fmt.Fprintf(stdout, "secret: %s\n(shown once; only its hash is stored)\n", secret)
+		}
+	case "clients list":
+		cs, err := st.ListClients(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "ID\tAUTH\tFIRST-PARTY\tALG\tREDIRECT URIS")
+		for _, c := range cs {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", c.ID, c.AuthMethod, c.FirstParty, c.IDTokenSigningAlg, strings.Join(c.RedirectURIs, " "))
+		}
+	case "clients delete":
+		if err := st.DeleteClient(ctx, id); err != nil {
+			return fmt.Errorf("clients delete: %w", err)
+		}
+		fmt.Fprintf(stdout, "client %s deleted\n", id)
+	case "users add":
+		if username == "" || portrait == "" {
+			return errors.New("users add: --username and --portrait are required")
+		}
+		img, err := os.ReadFile(portrait)
+		if err != nil {
+			return fmt.Errorf("users add: %w", err)
+		}
+		keys, err := a.keyRing()
+		if err != nil {
+			return err
+		}
+		engine, err := a.engine()
+		if err != nil {
+			return err
+		}
+		defer engine.Close()
+		u, err := web.Enrol(ctx, st, engine, keys, web.Account{Username: username, DisplayName: displayName, Email: email}, [][]byte{img}, a.cfg.KeepImages, time.Now)
+		if err != nil {
+			return fmt.Errorf("users add: %w", err)
+		}
+		fmt.Fprintf(stdout, "user %s enrolled (id %s)\n", u.Username, u.ID)
+	case "users list":
+		us, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tEMAIL\tCREATED")
+		for _, u := range us {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.DisplayName, u.Email, u.CreatedAt.Format(time.RFC3339))
+		}
+	case "users delete":
+		if userIDFlag == "" {
+			u, err := st.GetUserByUsername(ctx, strings.ToLower(username))
+			if err != nil {
+				return fmt.Errorf("users delete: %w", err)
+			}
+			userIDFlag = u.ID
+		}
+		if err := st.DeleteUser(ctx, userIDFlag); err != nil {
+			return fmt.Errorf("users delete: %w", err)
+		}
+		fmt.Fprintf(stdout, "user %s deleted with its face template, sessions and tokens\n", userIDFlag)
+	case "keys rotate":
+		maxLife := a.cfg.IDTokenTTL + time.Minute
+		ids, err := oidc.RotateKeys(ctx, st, now, maxLife)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new signing keys %s; old keys stay published until %s\n", strings.Join(ids, ", "), now.Add(maxLife).Format(time.RFC3339))
+	case "keys list":
+		ks, err := st.ListSigningKeys(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "ID\tALG\tCREATED\tSTATE")
+		for _, k := range ks {
+			state := "active"
+			if k.RetiredAt != nil {
+				state = "retired, published until " + k.PublishUntil.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), state)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/store/sqlite"
+)
+
+// app is what every command opens: configuration, logger, data directory and store.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *sqlite.Store
+	secrets secrets
+}
+
+// secrets are the server's own random keys, created on first start in the data directory. The
+// biometric key ring lives in a file of its own (biometric-keys.json): it never shares a key
+// with anything here.
+type secrets struct {
+	OPCryptoKey    []byte `json:"op_crypto_key"`    // 32 bytes: opaque access tokens and codes
+	CookieHashKey  []byte `json:"cookie_hash_key"`  // 64 bytes: browser cookie HMAC
+	CookieBlockKey []byte `json:"cookie_block_key"` // 32 bytes: browser cookie AES
+}
+
+func configFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("VISAGE_CONFIG")
+	return fs.String("config", def, "YAML configuration file (env VISAGE_CONFIG)")
+}
+
+func openApp(ctx context.Context, configPath string) (*app, error) {
+	cfg, err := loadConfig(configPath, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	sec, err := loadOrCreateSecrets(filepath.Join(cfg.DataDir, "secrets.json"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "visage.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return &app{cfg: cfg, log: log, store: st, secrets: sec}, nil
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+func (a *app) keyRing() (*face.KeyRing, error) {
+	return face.LoadOrCreateKeyRing(filepath.Join(a.cfg.DataDir, "biometric-keys.json"))
+}
+
+func (a *app) engine() (*face.Engine, error) {
+	fc := face.DefaultConfig()
+	fc.ModelsDir = a.cfg.ModelsDir
+	if a.cfg.FaceWorkers > 0 {
+		fc.Workers = a.cfg.FaceWorkers
+	}
+	fc.MaxBytes = a.cfg.MaxImageBytes
+	return face.NewEngine(fc)
+}
+
+func loadOrCreateSecrets(path string) (secrets, error) {
+	var s secrets
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		s = secrets{OPCryptoKey: randBytes(32), CookieHashKey: randBytes(64), CookieBlockKey: randBytes(32)}
+		enc, _ := json.MarshalIndent(s, "", "  ")
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) { // another process created it first
+			return loadOrCreateSecrets(path)
+		} else if err != nil {
+			return s, fmt.Errorf("secrets: %w", err)
+		}
+		defer f.Close()
+		if _, err := f.Write(enc); err != nil {
+			return s, fmt.Errorf("secrets: %w", err)
+		}
+		return s, f.Sync()
+	} else if err != nil {
+		return s, fmt.Errorf("secrets: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if len(s.OPCryptoKey) != 32 || len(s.CookieHashKey) != 64 || len(s.CookieBlockKey) != 32 {
+		return s, fmt.Errorf("secrets %s: wrong key sizes", path)
+	}
+	return s, nil
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}

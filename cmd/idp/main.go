@@ -1,0 +1,81 @@
+// Command idp is Visage's one binary: it serves the OpenID Provider (serve), applies database
+// migrations (migrate), administers clients, users and signing keys on the same data directory
+// (also while serve runs), and evaluates and benchmarks the face engine (eval, bench).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `usage: idp <command> [flags]
+
+commands:
+  serve     [--config FILE]                 serve the OpenID Provider
+  migrate   [--config FILE]                 apply database migrations and exit
+  clients   add|list|delete                 manage OAuth clients
+  users     add|list|delete                 manage users (add enrols from a portrait)
+  keys      rotate|list                     manage token-signing keys
+  eval      faces --images DIR [--pairs F]  face-match accuracy (EER, TAR at FAR)
+  bench     faces [--workers N]             face pipeline latency and throughput
+
+Every command reads the configuration file given by --config (or VISAGE_CONFIG) and the
+VISAGE_* environment variables; see README.md.`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "idp:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("no command")
+	}
+	cmd, rest := args[0], args[1:]
+	sub := func() (string, []string, error) {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return "", nil, fmt.Errorf("%s: missing subcommand", cmd)
+		}
+		return rest[0], rest[1:], nil
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout)
+	case "clients", "users", "keys":
+		name, more, err := sub()
+		if err != nil {
+			return err
+		}
+		return runAdmin(ctx, cmd, name, more, stdout)
+	case "eval", "bench":
+		name, more, err := sub()
+		if err != nil {
+			return err
+		}
+		if name != "faces" {
+			return fmt.Errorf("%s: unknown target %q (want faces)", cmd, name)
+		}
+		if cmd == "eval" {
+			return runEvalFaces(ctx, more, stdout)
+		}
+		return runBenchFaces(ctx, more, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/visage-idp/visage/authn/web"
+	"github.com/visage-idp/visage/oidc"
+	"github.com/visage-idp/visage/oidc/demorp"
+	"github.com/visage-idp/visage/store"
+	"github.com/visage-idp/visage/templates"
+)
+
+func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	cfg := a.cfg
+	now := time.Now().UTC()
+	if err := oidc.EnsureKeys(ctx, a.store, now); err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := ensureDemoClient(ctx, a.store, cfg.Issuer, now); err != nil {
+			return err
+		}
+	}
+	keys, err := a.keyRing()
+	if err != nil {
+		return err
+	}
+	engine, err := a.engine()
+	if err != nil {
+		return fmt.Errorf("face engine: %w", err)
+	}
+	defer engine.Close()
+
+	secure := strings.HasPrefix(cfg.Issuer, "https://")
+	var opKey [32]byte
+	copy(opKey[:], a.secrets.OPCryptoKey)
+	provider, err := oidc.NewProvider(oidc.Config{
+		Issuer: cfg.Issuer, CryptoKey: opKey, LoginPath: "/login", LoggedOutPath: "/logged-out", Logger: a.log,
+		Lifetimes: oidc.Lifetimes{AuthRequest: cfg.AuthRequestTTL, Code: cfg.CodeTTL, AccessToken: cfg.AccessTokenTTL, IDToken: cfg.IDTokenTTL, RefreshToken: cfg.RefreshTokenTTL},
+	}, a.store)
+	if err != nil {
+		return err
+	}
+	wc := web.DefaultConfig()
+	wc.CookieHashKey, wc.CookieBlockKey, wc.Secure = a.secrets.CookieHashKey, a.secrets.CookieBlockKey, secure
+	wc.SessionTTL, wc.MaxFailures, wc.FailureWindow, wc.KeepEnrolmentImage = cfg.SessionTTL, cfg.MaxFailures, cfg.FailureWindow, cfg.KeepImages
+	wc.MaxUploadBytes = cfg.MaxImageBytes + 1<<20 // the image plus the form fields
+
+	mux := http.NewServeMux()
+	web.New(wc, provider, a.store, engine, keys, a.log).Routes(mux)
+	if cfg.Demo {
+		demorp.New(cfg.Issuer, a.secrets.CookieHashKey, a.secrets.CookieBlockKey, secure, a.log).Routes(mux)
+	}
+	mux.Handle("/", providerPages(provider.Handler()))
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	go collectGarbage(ctx, a, 10*time.Minute)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "Visage is serving %s on %s\n", cfg.Issuer, ln.Addr())
+	if cfg.Demo {
+		fmt.Fprintf(stdout, "Demo client: open %s/demo and press \"Sign in with Visage\"\n", cfg.Issuer)
+	}
+	a.log.Info("serving", "issuer", cfg.Issuer, "listen", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func ensureDemoClient(ctx context.Context, st store.Storage, issuer string, now time.Time) error {
+	redirect := strings.TrimSuffix(issuer, "/") + demorp.CallbackPath
+	c, err := st.GetClient(ctx, demorp.ClientID)
+	if err == nil {
+		if len(c.RedirectURIs) == 1 && c.RedirectURIs[0] == redirect {
+			return nil
+		}
+		c.RedirectURIs = []string{redirect}
+		return st.UpdateClient(ctx, c)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("demo client: %w", err)
+	}
+	return st.CreateClient(ctx, store.Client{ID: demorp.ClientID, Name: "Visage demo app", Public: true, AuthMethod: "none",
+		RedirectURIs: []string{redirect}, PostLogoutRedirectURIs: []string{strings.TrimSuffix(issuer, "/") + "/demo"}, IDTokenSigningAlg: oidc.AlgRS256, CreatedAt: now})
+}
+
+// providerPages renders the provider's plain-text refusals of /authorize (unknown client, bad
+// redirect_uri: cases that must never redirect) as an HTML error page, and clears the browser
+// cookie on end_session.
+func providerPages(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/end_session":
+			http.SetCookie(w, &http.Cookie{Name: "visage", Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+		case "/authorize":
+			rec := &recorder{header: http.Header{}}
+			next.ServeHTTP(rec, r)
+			if rec.status == http.StatusBadRequest && strings.HasPrefix(rec.header.Get("Content-Type"), "text/plain") {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(http.StatusBadRequest)
+				_ = templates.ErrorPage("Sign-in request refused", strings.TrimSpace(rec.body.String())).Render(r.Context(), w)
+				return
+			}
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			w.WriteHeader(rec.status)
+			_, _ = w.Write(rec.body.Bytes())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(s int) {
+	if r.status == 0 {
+		r.status = s
+	}
+}
+
+func collectGarbage(ctx context.Context, a *app, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.store.GarbageCollect(ctx, time.Now().UTC())
+			if err != nil {
+				a.log.Error("garbage collection", "err", err)
+			} else if n > 0 {
+				a.log.Info("garbage collection", "removed", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Drives a real sign-in in headless Debian Chromium whose camera is a y4m file, the way a user
+// would: it opens --start, types the username, takes the selfie, allows consent, and stops when
+// the browser reaches a URL starting with --until (the relying party's redirect URI) or when the
+// selfie is refused. It prints one JSON object: {final_url, outcome, message, steps}.
+//
+//   node browser.mjs --start URL --video FILE.y4m --until PREFIX [--username U] [--consent allow|deny]
+//                    [--profile DIR] [--timeout-ms N] [--screenshot FILE]
+import { chromium } from "playwright-core";
+
+
+const CHROMIUM_ARGS = [
+  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--disable-quic", "--no-first-run",
+];
+
+// signIn runs one sign-in and returns {final_url, outcome, message, steps}.
+export async function signIn(args) {
+  const timeout = Number(args["timeout-ms"] || 60000);
+  const opts = {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true,
+    args: [...CHROMIUM_ARGS, `--use-file-for-fake-video-capture=${args.video}`],
+  };
+  const context = args.profile
+    ? await chromium.launchPersistentContext(args.profile, opts)
+    : await (await chromium.launch(opts)).newContext();
+  await context.grantPermissions(["camera"]);
+  const page = context.pages()[0] || (await context.newPage());
+  const steps = [];
+  const out = { final_url: "", outcome: "timeout", message: "", steps };
+  const deadline = Date.now() + timeout;
+  let captures = 0;
+  try {
+    await page.goto(args.start);
+    while (Date.now() < deadline) {
+      const url = page.url();
+      if (url.startsWith(args.until)) { out.outcome = "redirected"; break; }
+      if (await page.locator("#error-message").count()) {
+        out.outcome = "error_page"; out.message = await page.locator("#error-message").innerText(); break;
+      }
+      if (await page.locator('form[action="/login"] input[name="username"]').count()) {
+        const input = page.locator('form[action="/login"] input[name="username"]');
+        if (args.username) await input.fill(args.username);
+        steps.push("username");
+        await Promise.all([page.waitForLoadState("load"), page.locator("#next").click()]);
+        await page.waitForTimeout(100);
+        continue;
+      }
+      if (await page.locator('button[value="allow"]').count()) {
+        steps.push("consent");
+        await page.locator(`button[value="${args.consent || "allow"}"]`).click();
+        await page.waitForTimeout(300);
+        continue;
+      }
+      const cap = page.locator("#capture");
+      if (await cap.count()) {
+        if (captures >= 1) {
+          const st = page.locator("#status");
+          if (await st.getAttribute("data-status")) { out.outcome = "refused"; out.message = await st.innerText(); break; }
+          await page.waitForTimeout(200);
+          continue;
+        }
+        await page.waitForFunction(() => !document.getElementById("capture").disabled, null, { timeout: 20000 });
+        await page.waitForTimeout(700); // let the fake camera deliver a few frames
+        steps.push("selfie");
+        captures++;
+        await cap.click();
+        await page.waitForTimeout(300);
+        continue;
+      }
+      await page.waitForTimeout(200);
+    }
+  } catch (e) {
+    out.outcome = "exception"; out.message = String((e && e.message) || e);
+  }
+  out.final_url = page.url();
+  if (args.screenshot) await page.screenshot({ path: args.screenshot }).catch(() => {});
+  await context.close();
+  return out;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = {};
+  for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
+  for (const k of ["start", "video", "until"]) if (!args[k]) { console.error("missing --" + k); process.exit(2); }
+  console.log(JSON.stringify(await signIn(args)));
+}
