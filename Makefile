@@ -4,18 +4,22 @@ GO ?= go
 WEIGHTS ?= $(CURDIR)/models/weights
 MODELS_MIRROR ?=
 VISAGE_TESTDATA ?= $(abspath $(CURDIR)/../shared/testdata)
-DEB_PACKAGES := libdlib-dev libblas-dev libatlas-base-dev liblapack-dev libjpeg62-turbo-dev chromium ffmpeg nodejs npm
+# Debian packages the build and the tests need, checked with dpkg; tools are checked by command
+# (node and npm may come from elsewhere than Debian).
+DEB_PACKAGES := libdlib-dev libblas-dev libatlas-base-dev liblapack-dev libjpeg62-turbo-dev chromium ffmpeg
+DEB_COMMANDS := node:nodejs npm:npm gcc:gcc g++:g++
 export VISAGE_MODELS_DIR ?= $(WEIGHTS)
 export VISAGE_TESTDATA
 export CGO_ENABLED := 1
 
-.PHONY: all deps models generate build run test test-go test-e2e vet fmt bench clean
+.PHONY: all deps models generate build run test e2e-deps vet fmt bench clean
 
 all: build
 
 ## deps: install the Debian packages that are missing (only those), as root.
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	for cp in $(DEB_COMMANDS); do command -v $${cp%%:*} >/dev/null 2>&1 || missing="$$missing $${cp#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or install:$$missing" >&2; exit 1; fi; \
@@ -35,7 +39,11 @@ build: deps generate
 run: build models
 	./bin/idp serve
 
-test: deps models generate
+## e2e-deps: the npm packages of the browser tests (playwright-core drives Debian's chromium).
+e2e-deps:
+	cd e2e && npm ci --no-audit --no-fund --silent
+
+test: deps models generate e2e-deps
 	$(GO) vet ./...
 	$(GO) build -o bin/idp ./cmd/idp
 	$(GO) test -count=1 -timeout 30m ./...

@@ -2,7 +2,8 @@
 // code flow with PKCE (S256) through a real browser sign-in, and a refresh, against Visage.
 // It prints one JSON object with what it saw; the Go end-to-end test asserts on it.
 //
-//   node openid-client.mjs --issuer URL --client-id ID --client-secret S --redirect URL --video FILE --username U
+//   node openid-client.mjs --issuer URL --client-id ID --client-secret S --redirect URL --video FILE --username U [--alg ES256]
+// It authenticates with client_secret_post.
 import * as client from "openid-client";
 import { signIn } from "./browser.mjs";
 
@@ -10,8 +11,9 @@ const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 const out = {};
 try {
-  const config = await client.discovery(new URL(args.issuer), args["client-id"], args["client-secret"], undefined,
-    { execute: [client.allowInsecureRequests] });
+  const metadata = { client_secret: args["client-secret"], id_token_signed_response_alg: args.alg || "RS256" };
+  const config = await client.discovery(new URL(args.issuer), args["client-id"], metadata,
+    client.ClientSecretPost(args["client-secret"]), { execute: [client.allowInsecureRequests] });
   out.issuer = config.serverMetadata().issuer;
   const verifier = client.randomPKCECodeVerifier();
   const challenge = await client.calculatePKCECodeChallenge(verifier);
