@@ -489,3 +489,55 @@ func testConcurrentRotateRefreshToken(t *testing.T, s store.Storage) {
 		t.Errorf("%d rotations of one token: %d succeeded and %d new tokens were stored; want exactly 1 and 1", racers, wins, stored)
 	}
 }
+
+// testConcurrentRevokeGrant races RevokeGrant against token creation and rotation in the same
+// grant (a code replay revoking what the first exchange is still issuing): afterwards every
+// token of the grant must be revoked, whichever finished first.
+func testConcurrentRevokeGrant(t *testing.T, s store.Storage) {
+	ctx := t.Context()
+	for round := range 10 {
+		g := newGrant(fmt.Sprint("grant-", round), "app", "u-1")
+		mustOK(t, "CreateGrant", s.CreateGrant(ctx, g))
+		mustOK(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, newRefreshToken(fmt.Sprintf("rt-%d", round), g)))
+		const creators = 4
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			<-start
+			if err := s.RevokeGrant(ctx, g.ID, at(time.Minute)); err != nil {
+				t.Errorf("RevokeGrant: %v", err)
+			}
+		})
+		for i := range creators {
+			wg.Go(func() {
+				<-start
+				if err := s.CreateAccessToken(ctx, newAccessToken(fmt.Sprintf("at-%d-%d", round, i), g)); err != nil {
+					t.Errorf("CreateAccessToken: %v", err)
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			if _, err := s.RotateRefreshToken(ctx, fmt.Sprintf("rt-%d", round), newRefreshToken(fmt.Sprintf("rt-%d-next", round), g), at(time.Second)); err != nil {
+				t.Errorf("RotateRefreshToken: %v", err)
+			}
+		})
+		close(start)
+		wg.Wait()
+
+		for i := range creators {
+			a, err := s.GetAccessToken(ctx, fmt.Sprintf("at-%d-%d", round, i))
+			mustOK(t, "GetAccessToken", err)
+			if a.RevokedAt == nil {
+				t.Errorf("round %d: access token %s escaped the revocation of its grant", round, a.ID)
+			}
+		}
+		for _, h := range []string{fmt.Sprintf("rt-%d", round), fmt.Sprintf("rt-%d-next", round)} {
+			r, err := s.GetRefreshToken(ctx, h)
+			mustOK(t, "GetRefreshToken", err)
+			if r.RevokedAt == nil {
+				t.Errorf("round %d: refresh token %s escaped the revocation of its grant", round, h)
+			}
+		}
+	}
+}

@@ -73,6 +73,7 @@ func RunConformance(t *testing.T, newStorage func(t *testing.T) store.Storage) {
 		{"RoundTripValues", testRoundTripValues},
 		{"ConcurrentUseAuthCode", testConcurrentUseAuthCode},
 		{"ConcurrentRotateRefreshToken", testConcurrentRotateRefreshToken},
+		{"ConcurrentRevokeGrant", testConcurrentRevokeGrant},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
