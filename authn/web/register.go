@@ -10,6 +10,7 @@ import (
 
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/store"
 	"github.com/visage-idp/visage/templates"
 )
@@ -98,7 +99,7 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 		code := face.Code(err)
 		msg := err.Error()
 		if code != "" {
-			msg = "The selfie cannot be enrolled: " + reasonFor(code, err) + "."
+			msg = "The selfie cannot be enrolled: " + authn.ReasonFor(err) + "."
 		}
 		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: code, Message: msg})
 		return
@@ -118,7 +119,7 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The enrolment selfie authenticates this first sign-in.
-	a, err := s.newSession(ctx, u.ID, authn.Decision{AMR: []string{"face"}})
+	a, err := s.newSession(ctx, u.ID, authn.Decision{AMR: []string{"face"}}, oidc.ACRSelfie)
 	if err != nil {
 		s.internalJSON(w, r, "create session", err)
 		return

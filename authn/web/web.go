@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/static"
 	"github.com/visage-idp/visage/store"
@@ -37,39 +39,79 @@ import (
 type Config struct {
 	// CookieKeys are the gorilla/securecookie hash (64 bytes) and block (32 bytes) keys.
 	CookieHashKey, CookieBlockKey []byte
+	// DeviceHashKey and DeviceBlockKey protect the device cookie (keys of its own).
+	DeviceHashKey, DeviceBlockKey []byte
+	DeviceTTL                     time.Duration // device cookie lifetime
 	Secure                        bool          // Secure cookies (the issuer is https)
 	SessionTTL                    time.Duration // SSO session lifetime
-	MaxFailures                   int           // failed selfies before lockout
-	FailureWindow                 time.Duration // sliding window for MaxFailures
+	MaxFailures                   int           // failed selfies per account before lockout
+	MaxIPFailures                 int           // failed selfies per client address before lockout
+	FailureWindow                 time.Duration // sliding window for both
 	MaxUploadBytes                int64         // whole request body limit for selfie posts
 	KeepEnrolmentImage            bool          // keep the enrolment photo (sealed) in the template
+
+	Policy         risk.Policy
+	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
+	KnownIPWindow  time.Duration  // an address is known if the user signed in from it this recently
+	IPv4Bits       int            // ... or from the same /IPv4Bits network
+	IPv6Bits       int            // ... or the same /IPv6Bits network
 }
 
 // DefaultConfig returns the documented defaults (keys must still be set).
 func DefaultConfig() Config {
-	return Config{SessionTTL: 12 * time.Hour, MaxFailures: 5, FailureWindow: 15 * time.Minute, MaxUploadBytes: 3 << 20}
+	return Config{SessionTTL: 12 * time.Hour, MaxFailures: 5, MaxIPFailures: 20, FailureWindow: 15 * time.Minute, MaxUploadBytes: 3 << 20,
+		DeviceTTL: 400 * 24 * time.Hour, Policy: risk.DefaultPolicy(), KnownIPWindow: 90 * 24 * time.Hour, IPv4Bits: 24, IPv6Bits: 64}
+}
+
+// Store is what the pages need from the storage backend.
+type Store interface {
+	store.Storage
+	store.RiskStorage
+}
+
+// Deps are the services the pages call.
+type Deps struct {
+	Provider *oidc.Provider
+	Store    Store
+	Engine   *face.Engine
+	Keys     *face.KeyRing
+	Tor, VPN *risk.List // address lists; nil means empty
+	Log      *slog.Logger
 }
 
 // Server holds the dependencies of the pages.
 type Server struct {
 	cfg      Config
 	provider *oidc.Provider
-	store    store.Storage
+	store    Store
 	engine   *face.Engine
 	keys     *face.KeyRing
 	verifier *authn.Verifier
 	cookies  *sessions.CookieStore
+	devices  *risk.DeviceCookies
+	tor, vpn *risk.List
+	metrics  *Metrics
 	log      *slog.Logger
 	now      func() time.Time
 }
 
 // New returns the page server.
-func New(cfg Config, provider *oidc.Provider, st store.Storage, engine *face.Engine, keys *face.KeyRing, log *slog.Logger) *Server {
+func New(cfg Config, d Deps) *Server {
 	cs := sessions.NewCookieStore(cfg.CookieHashKey, cfg.CookieBlockKey)
 	cs.Options = &sessions.Options{Path: "/", MaxAge: int((30 * 24 * time.Hour).Seconds()), HttpOnly: true, Secure: cfg.Secure, SameSite: http.SameSiteLaxMode}
-	return &Server{cfg: cfg, provider: provider, store: st, engine: engine, keys: keys,
-		verifier: &authn.Verifier{Engine: engine}, cookies: cs, log: log, now: func() time.Time { return time.Now().UTC() }}
+	if d.Tor == nil {
+		d.Tor, _ = risk.OpenList("", d.Log)
+	}
+	if d.VPN == nil {
+		d.VPN, _ = risk.OpenList("", d.Log)
+	}
+	return &Server{cfg: cfg, provider: d.Provider, store: d.Store, engine: d.Engine, keys: d.Keys,
+		verifier: &authn.Verifier{Engine: d.Engine}, cookies: cs, devices: risk.NewDeviceCookies(cfg.DeviceHashKey, cfg.DeviceBlockKey, cfg.DeviceTTL, cfg.Secure),
+		tor: d.Tor, vpn: d.VPN, metrics: NewMetrics(), log: d.Log, now: func() time.Time { return time.Now().UTC() }}
 }
+
+// Metrics returns the step-up counters (served at /metrics).
+func (s *Server) Metrics() *Metrics { return s.metrics }
 
 const cookieName = "visage"
 
@@ -86,6 +128,9 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /consent", s.consentPage)
 	mux.HandleFunc("POST /consent", s.consentSubmit)
 	mux.HandleFunc("GET /logged-out", s.loggedOut)
+	mux.HandleFunc("GET /account/devices", s.devicesPage)
+	mux.HandleFunc("POST /account/devices/forget", s.forgetDevice)
+	mux.Handle("GET /metrics", s.metrics)
 }
 
 // --- browser session and CSRF ---
@@ -244,6 +289,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	sess := s.session(r)
 	if !checkCSRF(r, sess) {
 		s.errorPage(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Go back and try again.")
@@ -253,23 +299,73 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	loginPage := func(status int, msg string) {
+		s.save(w, r, sess)
+		s.render(w, r, status, templates.LoginPage(templates.LoginData{AuthRequestID: lr.ID, ClientName: lr.ClientName,
+			CSRF: csrfToken(sess), Error: msg, RegisterURL: "/register?authRequestID=" + url.QueryEscape(lr.ID)}))
+	}
 	username := normaliseUsername(r.FormValue("username"))
 	if username == "" {
-		s.render(w, r, http.StatusBadRequest, templates.LoginPage(templates.LoginData{AuthRequestID: lr.ID, ClientName: lr.ClientName,
-			CSRF: csrfToken(sess), Error: "Enter your username.", RegisterURL: "/register?authRequestID=" + url.QueryEscape(lr.ID)}))
+		loginPage(http.StatusBadRequest, "Enter your username.")
 		return
 	}
 	// An unknown username still goes to the selfie step (which then fails): the page does not
 	// tell who has an account.
 	userID := ""
-	if u, err := s.store.GetUserByUsername(r.Context(), username); err == nil {
+	if u, err := s.store.GetUserByUsername(ctx, username); err == nil {
 		userID = u.ID
 	}
 	sess.Values["login_req"] = lr.ID
 	sess.Values["login_user"] = userID
 	sess.Values["username"] = username
+	if userID != "" {
+		a, err := s.assess(r, lr, userID)
+		if err != nil {
+			s.log.ErrorContext(ctx, "assess sign-in", "err", err)
+			s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+			return
+		}
+		if msg, locked, err := s.locked(ctx, userID, a.signals.IP.String()); err != nil {
+			s.log.ErrorContext(ctx, "lockout", "err", err)
+			s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+			return
+		} else if locked {
+			s.audit(ctx, a, lr, userID, "locked")
+			loginPage(http.StatusTooManyRequests, msg)
+			return
+		}
+		if a.decision.Method == risk.MethodNone {
+			s.trustedSignIn(w, r, sess, lr, userID, a)
+			return
+		}
+	}
 	s.save(w, r, sess)
 	http.Redirect(w, r, "/login/selfie?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
+}
+
+// trustedSignIn completes a sign-in without a selfie: known device on a known network.
+func (s *Server) trustedSignIn(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, userID string, a assessment) {
+	ctx := r.Context()
+	now := s.now()
+	ss := store.Session{ID: randomToken(), UserID: userID, AuthTime: now, AMR: []string{AMRDevice}, ACR: oidc.ACRDevice, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	err := s.store.CreateSession(ctx, ss)
+	if err == nil {
+		err = s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: a.signals.IP.String(), Success: true, At: now})
+	}
+	if err == nil {
+		err = s.store.TouchDevice(ctx, store.Device{ID: a.deviceID, UserID: userID, UserAgent: userAgent(r), LastSeen: now})
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "trusted sign-in", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	}
+	s.audit(ctx, a, lr, userID, "approved")
+	s.log.InfoContext(ctx, "sign-in on a known device", "user", userID)
+	sess.Values["sid"] = ss.ID
+	delete(sess.Values, "login_req")
+	delete(sess.Values, "login_user")
+	s.finish(w, r, sess, lr, oidc.Authentication{UserID: userID, SessionID: ss.ID, AuthTime: now, AMR: ss.AMR, ACR: ss.ACR}, false)
 }
 
 func (s *Server) selfiePage(w http.ResponseWriter, r *http.Request) {
@@ -282,13 +378,22 @@ func (s *Server) selfiePage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
 		return
 	}
+	method := risk.MethodPassive
+	if userID := str(sess, "login_user"); userID != "" {
+		a, err := s.assess(r, lr, userID)
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "assess sign-in", "err", err)
+			s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+			return
+		}
+		method = a.decision.Method
+	}
 	d := templates.SelfieData{Title: "Take a selfie", Intro: "Look at the camera. Your face is your password.",
-		PostURL: "/login/selfie", AuthRequestID: lr.ID, CSRF: csrfToken(sess), Username: str(sess, "username")}
+		PostURL: "/login/selfie", AuthRequestID: lr.ID, CSRF: csrfToken(sess), Username: str(sess, "username"), Method: method}
 	s.save(w, r, sess)
 	s.render(w, r, http.StatusOK, templates.SelfiePage(d))
 }
 
-// readImage parses the multipart upload and returns the "image" part, bounded in size.
 func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *verdict, int) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
 	if err := r.ParseMultipartForm(s.cfg.MaxUploadBytes); err != nil {
@@ -329,62 +434,78 @@ func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := str(sess, "login_user")
-	now := s.now()
-	if userID != "" {
-		n, err := s.store.CountFailures(ctx, userID, now.Add(-s.cfg.FailureWindow))
-		if err != nil {
-			s.internalJSON(w, r, "count failures", err)
-			return
-		}
-		if n >= s.cfg.MaxFailures {
-			writeJSON(w, http.StatusTooManyRequests, verdict{Status: "Declined", Code: "ACCOUNT_LOCKED",
-				Message: fmt.Sprintf("Too many failed attempts: this account is locked for up to %s. Try again later.", s.cfg.FailureWindow)})
-			return
-		}
+	if userID == "" {
+		// Unknown username: refuse the same way as a mismatch, without running anything.
+		writeJSON(w, http.StatusOK, declined(authn.Decision{Status: authn.Declined, Code: "FACE_MATCH_DECLINED", Reason: "the face does not match the enrolled face"}))
+		return
+	}
+	a, err := s.assess(r, lr, userID)
+	if err != nil {
+		s.internalJSON(w, r, "assess sign-in", err)
+		return
+	}
+	ip := a.signals.IP.String()
+	if msg, locked, err := s.locked(ctx, userID, ip); err != nil {
+		s.internalJSON(w, r, "lockout", err)
+		return
+	} else if locked {
+		s.audit(ctx, a, lr, userID, "locked")
+		writeJSON(w, http.StatusTooManyRequests, verdict{Status: string(authn.Declined), Code: "ACCOUNT_LOCKED", Message: msg})
+		return
 	}
 	var tmpl *face.Template
-	if userID != "" {
-		t, err := s.store.GetTemplate(ctx, userID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.internalJSON(w, r, "load template", err)
+	t, err := s.store.GetTemplate(ctx, userID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internalJSON(w, r, "load template", err)
+		return
+	}
+	if err == nil {
+		if tmpl, err = s.keys.Open(t.Sealed); err != nil {
+			// A template that does not decrypt is a server fault, never a silent mismatch.
+			s.internalJSON(w, r, "open template", err)
 			return
 		}
-		if err == nil {
-			if tmpl, err = s.keys.Open(t.Sealed); err != nil {
-				// A template that does not decrypt is a server fault, never a silent mismatch.
-				s.internalJSON(w, r, "open template", err)
-				return
-			}
-		}
 	}
-	d, err := s.verifier.Verify(ctx, [][]byte{img}, tmpl)
+	d, err := s.verify(ctx, a.decision.Method, [][]byte{img}, tmpl)
 	if err != nil {
 		s.internalJSON(w, r, "verify", err)
 		return
 	}
-	if userID == "" {
-		d.Status, d.Code, d.Reason = authn.Declined, "FACE_MATCH_DECLINED", "the face does not match the enrolled face"
+	now := s.now()
+	if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: ip, Success: d.Status == authn.Approved, At: now}); err != nil {
+		s.internalJSON(w, r, "record attempt", err)
+		return
 	}
-	if userID != "" {
-		if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: clientIP(r), Success: d.Status == authn.Approved, At: now}); err != nil {
-			s.internalJSON(w, r, "record attempt", err)
-			return
-		}
+	outcome := "declined"
+	if d.Status == authn.Approved {
+		outcome = "approved"
 	}
-	s.log.InfoContext(ctx, "selfie login", "user", userID, "status", d.Status, "code", d.Code, "elapsed_ms", d.Elapsed.Milliseconds())
+	s.audit(ctx, a, lr, userID, outcome)
+	s.log.InfoContext(ctx, "selfie sign-in", "user", userID, "method", a.decision.Method, "status", d.Status, "code", d.Code, "elapsed_ms", d.Elapsed.Milliseconds())
 	if d.Status != authn.Approved {
 		writeJSON(w, http.StatusOK, declined(d))
 		return
 	}
-	a, err := s.newSession(ctx, userID, d)
+	deviceID := a.deviceID
+	if deviceID == "" {
+		if deviceID, err = s.devices.Issue(w, ""); err != nil {
+			s.internalJSON(w, r, "device cookie", err)
+			return
+		}
+	}
+	if err := s.store.TouchDevice(ctx, store.Device{ID: deviceID, UserID: userID, UserAgent: userAgent(r), LastSeen: now}); err != nil {
+		s.internalJSON(w, r, "bind device", err)
+		return
+	}
+	auth, err := s.newSession(ctx, userID, d, acrFor(a.decision.Method))
 	if err != nil {
 		s.internalJSON(w, r, "create session", err)
 		return
 	}
-	sess.Values["sid"] = a.SessionID
+	sess.Values["sid"] = auth.SessionID
 	delete(sess.Values, "login_req")
 	delete(sess.Values, "login_user")
-	next, err := s.complete(ctx, lr, a)
+	next, err := s.complete(ctx, lr, auth)
 	if err != nil {
 		s.internalJSON(w, r, "complete login", err)
 		return
@@ -423,9 +544,9 @@ func (s *Server) internalJSON(w http.ResponseWriter, r *http.Request, what strin
 }
 
 // newSession records a server-side SSO session for a selfie that was approved.
-func (s *Server) newSession(ctx context.Context, userID string, d authn.Decision) (oidc.Authentication, error) {
+func (s *Server) newSession(ctx context.Context, userID string, d authn.Decision, acr string) (oidc.Authentication, error) {
 	now := s.now()
-	ss := store.Session{ID: randomToken(), UserID: userID, AuthTime: now, AMR: d.AMR, ACR: oidc.ACRSelfie, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	ss := store.Session{ID: randomToken(), UserID: userID, AuthTime: now, AMR: d.AMR, ACR: acr, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if err := s.store.CreateSession(ctx, ss); err != nil {
 		return oidc.Authentication{}, err
 	}
@@ -538,11 +659,3 @@ func normaliseUsername(u string) string { return strings.ToLower(strings.TrimSpa
 
 // ValidUsername reports whether u (normalised) is an acceptable username.
 func ValidUsername(u string) bool { return usernameRE.MatchString(u) }
-
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndex(host, ":"); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
-}

@@ -31,6 +31,13 @@ type secrets struct {
 	OPCryptoKey    []byte `json:"op_crypto_key"`    // 32 bytes: opaque access tokens and codes
 	CookieHashKey  []byte `json:"cookie_hash_key"`  // 64 bytes: browser cookie HMAC
 	CookieBlockKey []byte `json:"cookie_block_key"` // 32 bytes: browser cookie AES
+	DeviceHashKey  []byte `json:"device_hash_key"`  // 64 bytes: device cookie HMAC
+	DeviceBlockKey []byte `json:"device_block_key"` // 32 bytes: device cookie AES
+}
+
+// sizes lists every key with its size, so that a file from an older version gains new keys.
+func (s *secrets) sizes() map[*[]byte]int {
+	return map[*[]byte]int{&s.OPCryptoKey: 32, &s.CookieHashKey: 64, &s.CookieBlockKey: 32, &s.DeviceHashKey: 64, &s.DeviceBlockKey: 32}
 }
 
 func configFlag(fs *flag.FlagSet) *string {
@@ -79,29 +86,49 @@ func (a *app) engine() (*face.Engine, error) {
 func loadOrCreateSecrets(path string) (secrets, error) {
 	var s secrets
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		s = secrets{OPCryptoKey: randBytes(32), CookieHashKey: randBytes(64), CookieBlockKey: randBytes(32)}
-		enc, _ := json.MarshalIndent(s, "", "  ")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) { // another process created it first
-			return loadOrCreateSecrets(path)
-		} else if err != nil {
-			return s, fmt.Errorf("secrets: %w", err)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return s, fmt.Errorf("secrets: %w", err)
+	default:
+		if err := json.Unmarshal(b, &s); err != nil {
+			return s, fmt.Errorf("secrets %s: %w", path, err)
 		}
-		defer f.Close()
-		if _, err := f.Write(enc); err != nil {
-			return s, fmt.Errorf("secrets: %w", err)
+	}
+	missing := false
+	for k, n := range s.sizes() {
+		switch len(*k) {
+		case n:
+		case 0:
+			*k, missing = randBytes(n), true
+		default:
+			return s, fmt.Errorf("secrets %s: a key has %d bytes, want %d", path, len(*k), n)
 		}
-		return s, f.Sync()
-	} else if err != nil {
+	}
+	if !missing {
+		return s, nil
+	}
+	// Write a new file and rename it over the old one; if another process won the race, its
+	// file is the one everybody uses.
+	enc, _ := json.MarshalIndent(s, "", "  ")
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, enc, 0o600); err != nil {
 		return s, fmt.Errorf("secrets: %w", err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("secrets %s: %w", path, err)
+	if err == nil && len(b) > 0 {
+		if err := os.Rename(tmp, path); err != nil {
+			return s, fmt.Errorf("secrets: %w", err)
+		}
+		return s, nil
 	}
-	if len(s.OPCryptoKey) != 32 || len(s.CookieHashKey) != 64 || len(s.CookieBlockKey) != 32 {
-		return s, fmt.Errorf("secrets %s: wrong key sizes", path)
+	if err := os.Link(tmp, path); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return loadOrCreateSecrets(path)
+		}
+		return s, fmt.Errorf("secrets: %w", err)
 	}
+	os.Remove(tmp)
 	return s, nil
 }
 

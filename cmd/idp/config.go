@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/visage-idp/visage/authn/risk"
 )
 
 // Config is the whole configuration: a YAML file (serve --config FILE) with VISAGE_* environment
@@ -38,6 +41,18 @@ type Config struct {
 	IDTokenTTL      time.Duration `yaml:"id_token_ttl"`      // VISAGE_ID_TOKEN_TTL
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"` // VISAGE_REFRESH_TOKEN_TTL
 	AuthRequestTTL  time.Duration `yaml:"auth_request_ttl"`  // VISAGE_AUTH_REQUEST_TTL
+
+	// Adaptive step-up.
+	TrustedProxies []string      `yaml:"trusted_proxies"` // VISAGE_TRUSTED_PROXIES (comma-separated CIDRs or addresses)
+	TorList        string        `yaml:"tor_list"`        // VISAGE_TOR_LIST: file of Tor exit addresses/CIDRs
+	VPNList        string        `yaml:"vpn_list"`        // VISAGE_VPN_LIST: file of VPN/hosting CIDRs
+	ListReload     time.Duration `yaml:"list_reload"`     // VISAGE_LIST_RELOAD: how often the list files are checked
+	KnownIPWindow  time.Duration `yaml:"known_ip_window"` // VISAGE_KNOWN_IP_WINDOW
+	KnownIPv4Bits  int           `yaml:"known_ipv4_bits"` // VISAGE_KNOWN_IPV4_BITS
+	KnownIPv6Bits  int           `yaml:"known_ipv6_bits"` // VISAGE_KNOWN_IPV6_BITS
+	MaxIPFailures  int           `yaml:"max_ip_failures"` // VISAGE_MAX_IP_FAILURES
+	DeviceTTL      time.Duration `yaml:"device_ttl"`      // VISAGE_DEVICE_TTL
+	StepUp         risk.Policy   `yaml:"step_up"`         // VISAGE_STEP_UP_KNOWN_DEVICE_KNOWN_IP, _KNOWN_DEVICE_NEW_IP, _NEW_DEVICE, _NEW_DEVICE_TOR_OR_VPN
 }
 
 // defaultConfig returns the defaults documented in the README.
@@ -48,6 +63,8 @@ func defaultConfig() Config {
 		SessionTTL: 12 * time.Hour, MaxFailures: 5, FailureWindow: 15 * time.Minute,
 		CodeTTL: 60 * time.Second, AccessTokenTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
 		RefreshTokenTTL: 30 * 24 * time.Hour, AuthRequestTTL: 30 * time.Minute,
+		ListReload: time.Minute, KnownIPWindow: 90 * 24 * time.Hour, KnownIPv4Bits: 24, KnownIPv6Bits: 64, MaxIPFailures: 20,
+		DeviceTTL: 400 * 24 * time.Hour, StepUp: risk.DefaultPolicy(),
 	}
 }
 
@@ -124,6 +141,26 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	setDur("VISAGE_ID_TOKEN_TTL", &cfg.IDTokenTTL)
 	setDur("VISAGE_REFRESH_TOKEN_TTL", &cfg.RefreshTokenTTL)
 	setDur("VISAGE_AUTH_REQUEST_TTL", &cfg.AuthRequestTTL)
+	if v, ok := env("VISAGE_TRUSTED_PROXIES"); ok {
+		cfg.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+			}
+		}
+	}
+	setStr("VISAGE_TOR_LIST", &cfg.TorList)
+	setStr("VISAGE_VPN_LIST", &cfg.VPNList)
+	setDur("VISAGE_LIST_RELOAD", &cfg.ListReload)
+	setDur("VISAGE_KNOWN_IP_WINDOW", &cfg.KnownIPWindow)
+	setInt("VISAGE_KNOWN_IPV4_BITS", &cfg.KnownIPv4Bits)
+	setInt("VISAGE_KNOWN_IPV6_BITS", &cfg.KnownIPv6Bits)
+	setInt("VISAGE_MAX_IP_FAILURES", &cfg.MaxIPFailures)
+	setDur("VISAGE_DEVICE_TTL", &cfg.DeviceTTL)
+	setStr("VISAGE_STEP_UP_KNOWN_DEVICE_KNOWN_IP", &cfg.StepUp.KnownDeviceKnownIP)
+	setStr("VISAGE_STEP_UP_KNOWN_DEVICE_NEW_IP", &cfg.StepUp.KnownDeviceNewIP)
+	setStr("VISAGE_STEP_UP_NEW_DEVICE", &cfg.StepUp.NewDevice)
+	setStr("VISAGE_STEP_UP_NEW_DEVICE_TOR_OR_VPN", &cfg.StepUp.NewDeviceAnonymous)
 	if len(errs) > 0 {
 		return cfg, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
@@ -166,13 +203,54 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("max_failures: must be at least 1"))
 	}
 	for name, d := range map[string]time.Duration{"session_ttl": c.SessionTTL, "failure_window": c.FailureWindow, "code_ttl": c.CodeTTL,
-		"access_token_ttl": c.AccessTokenTTL, "id_token_ttl": c.IDTokenTTL, "refresh_token_ttl": c.RefreshTokenTTL, "auth_request_ttl": c.AuthRequestTTL} {
+		"access_token_ttl": c.AccessTokenTTL, "id_token_ttl": c.IDTokenTTL, "refresh_token_ttl": c.RefreshTokenTTL, "auth_request_ttl": c.AuthRequestTTL,
+		"list_reload": c.ListReload, "known_ip_window": c.KnownIPWindow, "device_ttl": c.DeviceTTL} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be a positive duration", name))
+		}
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.StepUp.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("step_up: %w", err))
+	}
+	if c.KnownIPv4Bits < 8 || c.KnownIPv4Bits > 32 || c.KnownIPv6Bits < 16 || c.KnownIPv6Bits > 128 {
+		errs = append(errs, errors.New("known_ipv4_bits: 8 to 32, known_ipv6_bits: 16 to 128"))
+	}
+	if c.MaxIPFailures < 1 {
+		errs = append(errs, errors.New("max_ip_failures: must be at least 1"))
+	}
+	for _, f := range []struct{ name, path string }{{"tor_list", c.TorList}, {"vpn_list", c.VPNList}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				errs = append(errs, fmt.Errorf("%s %q: %w", f.name, f.path, err))
+			}
 		}
 	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, errors.New("code_ttl: at most 10m (RFC 6749 section 4.1.2)"))
 	}
 	return errors.Join(errs...)
+}
+
+// trustedProxies parses trusted_proxies (addresses or CIDRs).
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		if strings.Contains(v, "/") {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				return nil, fmt.Errorf("trusted_proxies %q: not a CIDR", v)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies %q: not an address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/authn/web"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/oidc/demorp"
@@ -64,9 +65,24 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	wc.CookieHashKey, wc.CookieBlockKey, wc.Secure = a.secrets.CookieHashKey, a.secrets.CookieBlockKey, secure
 	wc.SessionTTL, wc.MaxFailures, wc.FailureWindow, wc.KeepEnrolmentImage = cfg.SessionTTL, cfg.MaxFailures, cfg.FailureWindow, cfg.KeepImages
 	wc.MaxUploadBytes = cfg.MaxImageBytes + 1<<20 // the image plus the form fields
+	wc.DeviceHashKey, wc.DeviceBlockKey, wc.DeviceTTL = a.secrets.DeviceHashKey, a.secrets.DeviceBlockKey, cfg.DeviceTTL
+	wc.Policy, wc.KnownIPWindow, wc.IPv4Bits, wc.IPv6Bits, wc.MaxIPFailures = cfg.StepUp, cfg.KnownIPWindow, cfg.KnownIPv4Bits, cfg.KnownIPv6Bits, cfg.MaxIPFailures
+	if wc.TrustedProxies, err = cfg.trustedProxies(); err != nil {
+		return err
+	}
+	tor, err := risk.OpenList(cfg.TorList, a.log)
+	if err != nil {
+		return err
+	}
+	vpn, err := risk.OpenList(cfg.VPNList, a.log)
+	if err != nil {
+		return err
+	}
+	go tor.Watch(ctx, cfg.ListReload)
+	go vpn.Watch(ctx, cfg.ListReload)
 
 	mux := http.NewServeMux()
-	web.New(wc, provider, a.store, engine, keys, a.log).Routes(mux)
+	web.New(wc, web.Deps{Provider: provider, Store: a.store, Engine: engine, Keys: keys, Tor: tor, VPN: vpn, Log: a.log}).Routes(mux)
 	if cfg.Demo {
 		demorp.New(cfg.Issuer, a.secrets.CookieHashKey, a.secrets.CookieBlockKey, secure, a.log).Routes(mux)
 	}
