@@ -44,6 +44,7 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		public, firstParty, claimsInID                     bool
 		redirects, postLogout                              multiFlag
 		username, portrait, displayName, email, userIDFlag string
+		limit                                              int
 	)
 	switch group + " " + cmd {
 	case "clients add":
@@ -68,6 +69,12 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 	case "users delete":
 		fs.StringVar(&username, "username", "", "username")
 		fs.StringVar(&userIDFlag, "id", "", "user id")
+	case "devices list", "audit list":
+		fs.StringVar(&username, "username", "", "username (audit: all users if omitted)")
+		fs.IntVar(&limit, "limit", 100, "most recent events to show")
+	case "devices revoke":
+		fs.StringVar(&username, "username", "", "username")
+		fs.StringVar(&id, "id", "", "device id")
 	case "clients list", "users list", "keys rotate", "keys list":
 	default:
 		return fmt.Errorf("unknown command %q", group+" "+cmd)
@@ -197,6 +204,48 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 			return fmt.Errorf("users delete: %w", err)
 		}
 		fmt.Fprintf(stdout, "user %s deleted with its face template, sessions and tokens\n", userIDFlag)
+	case "devices list", "devices revoke":
+		u, err := st.GetUserByUsername(ctx, strings.ToLower(username))
+		if err != nil {
+			return fmt.Errorf("%s %s: user %q: %w", group, cmd, username, err)
+		}
+		if cmd == "revoke" {
+			if err := st.RevokeDevice(ctx, id, u.ID, now); err != nil {
+				return fmt.Errorf("devices revoke: %w", err)
+			}
+			fmt.Fprintf(stdout, "device %s of %s revoked: its next sign-in needs a selfie\n", id, u.Username)
+			return nil
+		}
+		ds, err := st.ListDevices(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "ID\tFIRST SEEN\tLAST SEEN\tSTATE\tUSER AGENT")
+		for _, d := range ds {
+			state := "trusted"
+			if d.RevokedAt != nil {
+				state = "revoked"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.FirstSeen.Format(time.RFC3339), d.LastSeen.Format(time.RFC3339), state, d.UserAgent)
+		}
+	case "audit list":
+		userID := ""
+		if username != "" {
+			u, err := st.GetUserByUsername(ctx, strings.ToLower(username))
+			if err != nil {
+				return fmt.Errorf("audit: user %q: %w", username, err)
+			}
+			userID = u.ID
+		}
+		evs, err := st.ListAudit(ctx, userID, limit)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "TIME\tUSER\tCLIENT\tIP\tDEVICE KNOWN\tIP KNOWN\tTOR\tVPN\tMETHOD\tOUTCOME\tREASON")
+		for _, e := range evs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%v\t%v\t%v\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.UserID, e.ClientID, e.IP,
+				e.DeviceKnown, e.IPKnown, e.Tor, e.VPN, e.Method, e.Outcome, e.Reason)
+		}
 	case "keys rotate":
 		maxLife := a.cfg.IDTokenTTL + time.Minute
 		ids, err := oidc.RotateKeys(ctx, st, now, maxLife)

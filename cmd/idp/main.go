@@ -21,6 +21,8 @@ commands:
   clients   add|list|delete                 manage OAuth clients
   users     add|list|delete                 manage users (add enrols from a portrait)
   keys      rotate|list                     manage token-signing keys
+  devices   list|revoke --username U        a user's trusted devices (revoke: next sign-in needs a selfie)
+  audit     list [--username U]             step-up decisions with their inputs
   eval      faces --images DIR [--pairs F]  face-match accuracy (EER, TAR at FAR)
   bench     faces [--workers N]             face pipeline latency and throughput
 
@@ -54,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, rest, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout)
-	case "clients", "users", "keys":
+	case "clients", "users", "keys", "devices", "audit":
 		name, more, err := sub()
 		if err != nil {
 			return err
