@@ -296,8 +296,9 @@ func (s *Store) GetRefreshToken(ctx context.Context, tokenHash string) (store.Re
 }
 
 // RotateRefreshToken implements store.Storage. In one transaction the conditional UPDATE
-// (used_at IS NULL) marks the old token used, then next is inserted; if either step fails the
-// transaction rolls back. It returns the old token as stored afterwards.
+// (used_at IS NULL) marks the old token used, then next, which must be in the same grant, is
+// inserted; if either step fails the transaction rolls back. It returns the old token as
+// stored afterwards.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next store.RefreshToken, at time.Time) (store.RefreshToken, error) {
 	var old store.RefreshToken
 	err := s.inTx(ctx, func(q querier) (err error) {
@@ -317,6 +318,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 			return errUsed
 		case err != nil:
 			return err
+		}
+		if next.GrantID != old.GrantID {
+			return fmt.Errorf("the new token is in grant %q, the old one in %q", next.GrantID, old.GrantID)
 		}
 		return insertRefreshToken(ctx, q, next)
 	})

@@ -341,6 +341,18 @@ func testRotateRefreshToken(t *testing.T, s store.Storage) {
 	mustOK(t, "GetRefreshToken rt-other", err)
 	checkEqual(t, "existing token after the failed rotation", other, got)
 
+	// The new token must stay in the old one's grant.
+	otherGrant := newGrant("grant-2", "app", "u-1")
+	mustOK(t, "CreateGrant grant-2", s.CreateGrant(ctx, otherGrant))
+	if _, err := s.RotateRefreshToken(ctx, "rt-1", newRefreshToken("rt-elsewhere", otherGrant), at(time.Second)); err == nil {
+		t.Errorf("RotateRefreshToken into another grant: no error")
+	}
+	_, err = s.GetRefreshToken(ctx, "rt-elsewhere")
+	wantErr(t, "GetRefreshToken of the token offered in another grant", err, store.ErrNotFound)
+	got, err = s.GetRefreshToken(ctx, "rt-1")
+	mustOK(t, "GetRefreshToken after the rotation into another grant", err)
+	checkEqual(t, "old token after the rotation into another grant", old, got)
+
 	usedAt := at(time.Minute)
 	next := newRefreshToken("rt-2", g)
 	next.CreatedAt, next.ExpiresAt = usedAt, at(31*24*time.Hour)

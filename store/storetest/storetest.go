@@ -20,10 +20,12 @@
 //   - DeleteUser also removes the authorization requests (and their codes) the user signed in to.
 //   - A token created in (or rotated into) a revoked grant is stored revoked, with the grant's
 //     revocation time, so a token can never escape RevokeGrant by racing it.
-//   - RotateRefreshToken returns the old token as stored after the rotation (UsedAt set). If the
-//     new token's hash exists already it wraps ErrAlreadyExists and the old one stays unused.
-//   - CountFailures counts failures at or after since and strictly after the user's latest
-//     success at or after them (a success at the same instant as a failure resets it).
+//   - RotateRefreshToken returns the old token as stored after the rotation (UsedAt set). The
+//     new token must be in the old one's grant. If the new token's hash exists already it wraps
+//     ErrAlreadyExists; on any failure nothing is written and the old token stays unused.
+//   - CountFailures counts the failures at or after since that no success of the user follows
+//     (a success at the same instant as a failure also resets it). Since, like every time, is
+//     taken at TimePrecision.
 //   - GarbageCollect removes what expired strictly before now (ExpiresAt < now, and retired
 //     keys with PublishUntil < now); grants, users, clients, consents and attempts stay.
 package storetest
