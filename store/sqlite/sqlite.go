@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -56,7 +57,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // OpenDB opens the database file at path with Visage's connection settings (WAL journal,
 // synchronous NORMAL, foreign keys on, BusyTimeout, IMMEDIATE transactions) without migrating
-// it. It is for tools such as `idp migrate`; the server uses Open.
+// it. It is for tools such as `idp migrate`; the server uses Open. A new file is created with
+// mode 0600.
 func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open %q: want the path of a database file", path)
@@ -65,6 +67,13 @@ func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
+	// The file holds signing keys and sealed templates: create it private to the owner (SQLite
+	// gives the -wal and -shm files the database file's mode). An existing file keeps its mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	f.Close()
 	params := url.Values{}
 	params.Set("_journal_mode", "WAL")
 	params.Set("_synchronous", "NORMAL")

@@ -85,6 +85,23 @@ func TestConnectionSettings(t *testing.T) {
 	}
 }
 
+func TestNewFileIsPrivate(t *testing.T) {
+	s, path := openTemp(t)
+	if err := s.CreateUser(t.Context(), store.User{ID: "u-1", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("stat: %v", err)
+			continue
+		}
+		if mode := st.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s: mode %o, want 600", filepath.Base(p), mode)
+		}
+	}
+}
+
 func TestOpenRejectsNonFiles(t *testing.T) {
 	for _, path := range []string{"", ":memory:", "file:x.db?mode=memory"} {
 		if s, err := Open(t.Context(), path); err == nil {
