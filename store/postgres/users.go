@@ -86,7 +86,8 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 
 // DeleteUser implements store.Storage. In one transaction it removes the user, its template,
 // sessions, grants, every access and refresh token of the user or of those grants, consents,
-// attempts, and the authorization requests the user signed in to with their codes.
+// attempts, devices, and the authorization requests the user signed in to with their codes.
+// The audit log stays.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	err := s.inTx(ctx, func(q querier) error {
 		if err := affected(q.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)); err != nil {
@@ -102,6 +103,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM grants WHERE user_id = $1`,
 			`DELETE FROM consents WHERE user_id = $1`,
 			`DELETE FROM attempts WHERE user_id = $1`,
+			`DELETE FROM devices WHERE user_id = $1`,
 			`DELETE FROM auth_codes WHERE auth_request_id IN (SELECT id FROM auth_requests WHERE user_id = $1)`,
 			`DELETE FROM auth_requests WHERE user_id = $1`,
 		} {
