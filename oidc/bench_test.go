@@ -30,16 +30,13 @@ func benchProvider(b *testing.B) (*httptest.Server, *Provider, store.Storage) {
 	if err := EnsureKeys(ctx, st, time.Now().UTC()); err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + srv.Listener.Addr().String()
-	p, err := NewProvider(Config{Issuer: issuer, LoginPath: "/login", LoggedOutPath: "/"}, st)
+	srv := newLoopback(b)
+	p, err := NewProvider(Config{Issuer: srv.url, LoginPath: "/login", LoggedOutPath: "/"}, st)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv.Config.Handler = p.Handler()
-	srv.Start()
-	b.Cleanup(srv.Close)
-	return srv, p, st
+	srv.start(p.Handler())
+	return srv.srv, p, st
 }
 
 // seedRefreshToken creates a user, a completed auth request and a code, and exchanges it through
