@@ -82,7 +82,7 @@ func (v *Verifier) Verify(ctx context.Context, frames [][]byte, tmpl *face.Templ
 			return d, fmt.Errorf("verify: %w", err)
 		}
 		d.Code = face.Code(err)
-		d.Reason = reasonFor(d.Code, err)
+		d.Reason = ReasonFor(err)
 		return d, nil
 	}
 	d.Warnings = a.Warnings
@@ -114,7 +114,8 @@ func isSystemError(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, face.ErrQueueFull)
 }
 
-func reasonFor(code string, err error) string {
+// ReasonFor explains, in words for the user, why an image was refused.
+func ReasonFor(err error) string {
 	switch {
 	case errors.Is(err, face.ErrNoFace):
 		return "no face was found in the picture"
@@ -127,5 +128,5 @@ func reasonFor(code string, err error) string {
 	case errors.Is(err, face.ErrCorrupt):
 		return "the image could not be read"
 	}
-	return "the image could not be checked (" + code + ")"
+	return "the image could not be checked (" + face.Code(err) + ")"
 }
