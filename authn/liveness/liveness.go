@@ -56,10 +56,10 @@ const (
 	CodeMultipleFaces  = face.CodeMultipleFaces  // MULTIPLE_FACES
 
 	// Challenge state.
-	CodeChallengeMissing  = "CHALLENGE_MISSING"  // no challenge id was sent
+	CodeChallengeMissing  = "CHALLENGE_MISSING"   // no challenge id was sent
 	CodeChallengeUnknown  = "CHALLENGE_NOT_FOUND" // never issued, or swept long ago
-	CodeChallengeExpired  = "CHALLENGE_EXPIRED"  // answered after its deadline
-	CodeChallengeReplayed = "CHALLENGE_REPLAYED" // answered before: a challenge is single-use
+	CodeChallengeExpired  = "CHALLENGE_EXPIRED"   // answered after its deadline
+	CodeChallengeReplayed = "CHALLENGE_REPLAYED"  // answered before: a challenge is single-use
 
 	// Burst shape.
 	CodeTooFewFrames     = "TOO_FEW_FRAMES"
@@ -72,14 +72,14 @@ const (
 	CodeModelUnavailable = "MODEL_UNAVAILABLE"
 
 	// ACTIVE_3D.
-	CodeWrongMovementOrder  = "WRONG_MOVEMENT_ORDER"  // the head turns are not the issued ones, in the issued order
-	CodeMovementIncomplete  = "MOVEMENT_NOT_COMPLETED" // a turn was never wide enough, or the burst does not start and end frontal
-	CodeFlatMotion          = "FLAT_MOTION"           // the turned faces are a planar warp of the frontal one (a photo)
-	CodeFaceChanged         = "FACE_CHANGED"          // not the same face in every frame
-	CodeFaceMismatch        = "FACE_MISMATCH"         // the frames do not match the reference template
-	CodeColorSequence       = "COLOR_SEQUENCE_MISMATCH" // FLASHING: the reflections do not follow the issued colours
-	CodeNoColorReflection   = "NO_COLOR_REFLECTION"   // FLASHING: the face does not change colour at all (a fixed video or photo)
-	CodeInsufficientFrames  = "INSUFFICIENT_USABLE_FRAMES"
+	CodeWrongMovementOrder = "WRONG_MOVEMENT_ORDER"    // the head turns are not the issued ones, in the issued order
+	CodeMovementIncomplete = "MOVEMENT_NOT_COMPLETED"  // a turn was never wide enough, or the burst does not start and end frontal
+	CodeFlatMotion         = "FLAT_MOTION"             // the turned faces are a planar warp of the frontal one (a photo)
+	CodeFaceChanged        = "FACE_CHANGED"            // not the same face in every frame
+	CodeFaceMismatch       = "FACE_MISMATCH"           // the frames do not match the reference template
+	CodeColorSequence      = "COLOR_SEQUENCE_MISMATCH" // FLASHING: the reflections do not follow the issued colours
+	CodeNoColorReflection  = "NO_COLOR_REFLECTION"     // FLASHING: the face does not change colour at all (a fixed video or photo)
+	CodeInsufficientFrames = "INSUFFICIENT_USABLE_FRAMES"
 )
 
 // Sentinel errors; errors from this package wrap one of them (errors.Is) and are usually an

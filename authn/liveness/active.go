@@ -1,0 +1,227 @@
+package liveness
+
+import (
+	"context"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/visage-idp/visage/authn/face"
+)
+
+// Frame labels of a head-turn burst.
+const (
+	labelCenter  = "C"
+	labelLeft    = "L"
+	labelRight   = "R"
+	labelTransit = "-" // between centre and turned, or no face
+)
+
+// yawLabel classifies a yaw relative to the initial frontal yaw.
+func (a ActiveConfig) yawLabel(rel float64) string {
+	switch {
+	case rel <= -a.TurnYaw:
+		return labelLeft // the user's left: the face turns towards the image's right
+	case rel >= a.TurnYaw:
+		return labelRight
+	case math.Abs(rel) <= a.CenterYaw:
+		return labelCenter
+	}
+	return labelTransit
+}
+
+// run is a maximal stretch of consecutive usable frames with one label.
+type run struct {
+	label string
+	idx   []int
+}
+
+// verifyActive checks an ACTIVE_3D burst. See Verify.
+func (c *Challenger) verifyActive(ctx context.Context, ch *Challenge, fr []frameInfo, ref *face.Template, res *Result) error {
+	ac := c.cfg.Active
+	var usable []int
+	for i, f := range fr {
+		if f.a != nil {
+			usable = append(usable, i)
+		}
+	}
+	if len(usable) < 3 {
+		res.warn(CodeInsufficientFrames, float64(len(usable)), "only %d frame(s) with a usable face", len(usable))
+		c.commonChecks(fr, -1, ac.MaxFaceDistance, ac.MaxMissingFaces, res)
+		res.Score = 0
+		return nil
+	}
+	// The initial pose: the first two usable frames, taken while the page asks to look at the
+	// camera.
+	n0 := min(2, len(usable))
+	var base float64
+	for _, i := range usable[:n0] {
+		base += fr[i].a.Face.Yaw
+	}
+	base /= float64(n0)
+
+	// Label the frames and collapse them into runs (transit frames split nothing).
+	var runs []run
+	rel := make([]float64, len(fr))
+	for _, i := range usable {
+		rel[i] = fr[i].a.Face.Yaw - base
+		l := ac.yawLabel(rel[i])
+		if l == labelTransit {
+			continue
+		}
+		if len(runs) > 0 && runs[len(runs)-1].label == l {
+			runs[len(runs)-1].idx = append(runs[len(runs)-1].idx, i)
+			continue
+		}
+		runs = append(runs, run{label: l, idx: []int{i}})
+	}
+
+	// The frontal reference: the most frontal frame of the first run if it is frontal, else the
+	// first usable frame.
+	refIdx := usable[0]
+	if len(runs) > 0 && runs[0].label == labelCenter {
+		refIdx = closestTo(runs[0].idx, rel, 0)
+	}
+	scores := []int{c.commonChecks(fr, refIdx, ac.MaxFaceDistance, ac.MaxMissingFaces, res)}
+
+	// Movement: the turns, in order, between a frontal start and a frontal end.
+	want := make([]string, 0, len(ch.Steps))
+	for _, t := range ch.turns() {
+		if t == StepLeft {
+			want = append(want, labelLeft)
+		} else {
+			want = append(want, labelRight)
+		}
+	}
+	var got []string
+	for _, r := range runs {
+		if r.label != labelCenter {
+			got = append(got, r.label)
+		}
+	}
+	order := 100
+	switch {
+	case math.Abs(base) > ac.MaxStartYaw:
+		res.warn(CodeMovementIncomplete, base, "the burst must start facing the camera (initial yaw %.0f degrees, at most %.0f)", base, ac.MaxStartYaw)
+		order = 0
+	case equalStrings(got, want):
+		if runs[0].label != labelCenter || runs[len(runs)-1].label != labelCenter {
+			res.warn(CodeMovementIncomplete, 0, "the burst must start and end facing the camera")
+			order = 0
+		}
+	case isPrefix(got, want):
+		res.warn(CodeMovementIncomplete, float64(len(got)), "only %d of the %d head turns were seen (turns seen: %s; asked: %s)", len(got), len(want), turnNames(got), turnNames(want))
+		order = 0
+	default:
+		res.warn(CodeWrongMovementOrder, float64(len(got)), "the head turns do not follow the challenge (seen: %s; asked: %s)", turnNames(got), turnNames(want))
+		order = 0
+	}
+	scores = append(scores, order)
+
+	// 3D motion: for each turn, the most turned frame against the frontal reference.
+	motion := 100
+	worst := math.Inf(-1)
+	if fr[refIdx].a != nil {
+		for _, r := range runs {
+			if r.label == labelCenter {
+				continue
+			}
+			if err := ctxErr(ctx); err != nil {
+				return err
+			}
+			far := r.idx[0]
+			for _, i := range r.idx {
+				if math.Abs(rel[i]) > math.Abs(rel[far]) {
+					far = i
+				}
+			}
+			corr, inside := planarity(fr[refIdx].viewOf(), fr[far].viewOf())
+			if inside < 0.5 {
+				continue // the turned face left the frame: no evidence either way
+			}
+			worst = math.Max(worst, corr)
+		}
+	}
+	if !math.IsInf(worst, -1) {
+		motion = motionScore(worst, ac.FlatCorrelation)
+		if worst >= ac.FlatCorrelation {
+			res.warn(CodeFlatMotion, worst, "the turned face is a flat warp of the frontal one (texture correlation %.3f after the best homography, limit %.2f): a photo or a screen moved in front of the camera", worst, ac.FlatCorrelation)
+		}
+	}
+	scores = append(scores, motion)
+
+	// Passive liveness on the frontal frames (the models were trained on frontal faces).
+	var frontal []int
+	for _, r := range runs {
+		if r.label == labelCenter {
+			frontal = append(frontal, r.idx...)
+		}
+	}
+	if len(frontal) == 0 {
+		frontal = []int{refIdx}
+	}
+	sort.SliceStable(frontal, func(a, b int) bool { return math.Abs(rel[frontal[a]]) < math.Abs(rel[frontal[b]]) })
+	if len(frontal) > 6 {
+		frontal = frontal[:6]
+	}
+	p, err := c.passiveOf(ctx, fr, frontal)
+	if err != nil {
+		return err
+	}
+	scores = append(scores, c.passiveCheck(p, len(frontal), res))
+
+	res.Probe = fr[refIdx].a
+	scores = append(scores, c.checkReference(ref, res.Probe, res))
+	res.Score = minInt(scores)
+	return nil
+}
+
+// motionScore maps the worst planarity correlation to 0-100: 50 at the limit, 100 at 2*limit-1
+// or below, 0 at 1.
+func motionScore(corr, limit float64) int {
+	var s float64
+	if corr >= limit {
+		s = 0.5 * (1 - corr) / (1 - limit)
+	} else {
+		s = 0.5 + 0.5*(limit-corr)/(1-limit)
+	}
+	return scoreOf(s)
+}
+
+func closestTo(idx []int, v []float64, target float64) int {
+	best := idx[0]
+	for _, i := range idx {
+		if math.Abs(v[i]-target) < math.Abs(v[best]-target) {
+			best = i
+		}
+	}
+	return best
+}
+
+func isPrefix(a, b []string) bool {
+	return len(a) < len(b) && equalStrings(a, b[:len(a)])
+}
+
+func turnNames(labels []string) string {
+	if len(labels) == 0 {
+		return "none"
+	}
+	n := make([]string, len(labels))
+	for i, l := range labels {
+		if l == labelLeft {
+			n[i] = StepLeft
+		} else {
+			n[i] = StepRight
+		}
+	}
+	return strings.Join(n, ", ")
+}
+
+func minInt(v []int) int {
+	m := 100
+	for _, x := range v {
+		m = min(m, x)
+	}
+	return m
+}
+
