@@ -224,4 +224,3 @@ func minInt(v []int) int {
 	}
 	return m
 }
-

@@ -49,8 +49,8 @@ type Challenge struct {
 	Colors []ColorStep `json:"colors,omitempty"`
 	// FrameIntervalMS is how often the page should capture a frame (ACTIVE_3D); for FLASHING
 	// the page captures FramesPerColor frames in the second half of each colour.
-	FrameIntervalMS int `json:"frame_interval_ms,omitempty"`
-	FramesPerColor  int `json:"frames_per_color,omitempty"`
+	FrameIntervalMS int       `json:"frame_interval_ms,omitempty"`
+	FramesPerColor  int       `json:"frames_per_color,omitempty"`
 	IssuedAt        time.Time `json:"issued_at"`
 	ExpiresAt       time.Time `json:"expires_at"`
 	// Limits of the answer.
