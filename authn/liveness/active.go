@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/visage-idp/visage/authn/face"
 )
@@ -47,18 +48,22 @@ func (c *Challenger) verifyActive(ctx context.Context, ch *Challenge, fr []frame
 	}
 	if len(usable) < 3 {
 		res.warn(CodeInsufficientFrames, float64(len(usable)), "only %d frame(s) with a usable face", len(usable))
-		c.commonChecks(fr, -1, ac.MaxFaceDistance, ac.MaxMissingFaces, res)
+		c.commonChecks(fr, -1, nil, ac.MaxMissingFaces, res)
 		res.Score = 0
 		return nil
 	}
-	// The initial pose: the first two usable frames, taken while the page asks to look at the
-	// camera.
-	n0 := min(2, len(usable))
-	var base float64
-	for _, i := range usable[:n0] {
-		base += fr[i].a.Face.Yaw
+	// The initial pose: the median yaw of the frames taken while the page asks to look at the
+	// camera (the first StepMS), or of the first usable frame.
+	var look []float64
+	for _, i := range usable {
+		if fr[i].at.Sub(fr[0].at) < time.Duration(ch.StepMS)*time.Millisecond {
+			look = append(look, fr[i].a.Face.Yaw)
+		}
 	}
-	base /= float64(n0)
+	if len(look) == 0 {
+		look = []float64{fr[usable[0]].a.Face.Yaw}
+	}
+	base := median(look)
 
 	// Label the frames and collapse them into runs (transit frames split nothing).
 	var runs []run
@@ -82,7 +87,15 @@ func (c *Challenger) verifyActive(ctx context.Context, ch *Challenge, fr []frame
 	if len(runs) > 0 && runs[0].label == labelCenter {
 		refIdx = closestTo(runs[0].idx, rel, 0)
 	}
-	scores := []int{c.commonChecks(fr, refIdx, ac.MaxFaceDistance, ac.MaxMissingFaces, res)}
+	// Descriptors drift as the head turns (a 45 degree turn of the same person reads about 0.6
+	// from the frontal face): frames that are not frontal get MaxTurnedFaceDistance.
+	limit := func(i int) float64 {
+		if math.Abs(rel[i]) > ac.CenterYaw {
+			return ac.MaxTurnedFaceDistance
+		}
+		return ac.MaxFaceDistance
+	}
+	scores := []int{c.commonChecks(fr, refIdx, limit, ac.MaxMissingFaces, res)}
 
 	// Movement: the turns, in order, between a frontal start and a frontal end.
 	want := make([]string, 0, len(ch.Steps))

@@ -178,11 +178,11 @@ func (c *Challenger) verifyFlashing(ctx context.Context, ch *Challenge, fr []fra
 	// reference face and the frame for passive liveness.
 	if fr[0].a == nil {
 		res.warn(CodeNoFaceDetected, 0, "no usable face in the first frame (%s)", fr[0].code)
-		c.commonChecks(fr, -1, fc.MaxFaceDistance, 0.25, res)
+		c.commonChecks(fr, -1, nil, 0.25, res)
 		res.Score = 0
 		return nil
 	}
-	scores := []int{c.commonChecks(fr, 0, fc.MaxFaceDistance, 0.25, res)}
+	scores := []int{c.commonChecks(fr, 0, func(int) float64 { return fc.MaxFaceDistance }, 0.25, res)}
 
 	// Assign frames to colours by capture time.
 	t0 := fr[0].at

@@ -193,9 +193,9 @@ feed:
 }
 
 // commonChecks runs the checks both challenge methods share on the usable frames: duplicates,
-// several faces, missing faces and the same face throughout (against frame refIdx). It returns
-// the binary sub-score (100 or 0).
-func (c *Challenger) commonChecks(fr []frameInfo, refIdx int, maxDist, maxMissing float64, res *Result) int {
+// several faces, missing faces and the same face throughout (each frame against frame refIdx,
+// within maxDist(i)). It returns the binary sub-score (100 or 0).
+func (c *Challenger) commonChecks(fr []frameInfo, refIdx int, maxDist func(i int) float64, maxMissing float64, res *Result) int {
 	score := 100
 	seen := map[[32]byte]int{}
 	for i, f := range fr {
@@ -224,18 +224,18 @@ func (c *Challenger) commonChecks(fr []frameInfo, refIdx int, maxDist, maxMissin
 		score = 0
 	}
 	if refIdx >= 0 {
-		var worst float64
-		var worstIdx int
+		worst, worstIdx, limit := 0.0, -1, 0.0
 		for i, f := range fr {
 			if f.a == nil || i == refIdx {
 				continue
 			}
-			if d := face.Distance(fr[refIdx].a.Face.Descriptor, f.a.Face.Descriptor); d > worst {
-				worst, worstIdx = d, i
+			d, l := face.Distance(fr[refIdx].a.Face.Descriptor, f.a.Face.Descriptor), maxDist(i)
+			if d > l && (worstIdx < 0 || d-l > worst-limit) {
+				worst, worstIdx, limit = d, i, l
 			}
 		}
-		if worst > maxDist {
-			res.warn(CodeFaceChanged, worst, "frame %d shows a different face (descriptor distance %.2f, limit %.2f)", worstIdx, worst, maxDist)
+		if worstIdx >= 0 {
+			res.warn(CodeFaceChanged, worst, "frame %d shows a different face (descriptor distance %.2f to the reference frame, limit %.2f)", worstIdx, worst, limit)
 			score = 0
 		}
 	}

@@ -1,0 +1,121 @@
+package liveness
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// photoAttack imitates a person turning a printed frontal photo in front of the camera, phase by
+// phase like p04Burst: the photo rotated about a vertical axis by the turn's angle (perspective
+// from 2 image widths away), sheared in proportion (shear at 45 degrees) to push the nose sideways
+// as a real head turn would, so that the landmark yaw follows the challenge.
+func photoAttack(t *testing.T, person string, steps []string, shear float64) [][][]byte {
+	t.Helper()
+	eng, _ := models(t)
+	photo := readFile(t, "pointing04", pointing04(t, person)[p04key{1, 0, 0}])
+	a, err := eng.Analyze(t.Context(), photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := decode(t, photo)
+	c := a.Face.Box.Min.Add(a.Face.Box.Max).Div(2)
+	eyeY := float64(a.Face.Landmarks[0].Y+a.Face.Landmarks[2].Y) / 2
+	z := 2 * float64(img.Rect.Dx())
+	shot := func(deg float64) []byte {
+		// The user's left turns the face towards the image's right: rotate the photo's right
+		// edge away from the camera and shear the nose towards the image's right.
+		return encodeJPEG(t, warp(img, photoTurn(float64(c.X), float64(c.Y), eyeY, z, -deg, -shear*deg/45)), 90)
+	}
+	phases := [][][]byte{{shot(0.5), shot(-0.5)}}
+	for _, s := range steps {
+		sign := map[string]float64{StepLeft: -1, StepRight: 1, StepCenter: 0}[s]
+		if sign == 0 {
+			phases = append(phases, [][]byte{shot(1), shot(-1)})
+			continue
+		}
+		var ph [][]byte
+		for _, d := range []float64{15, 30, 45, 31, 16} {
+			ph = append(ph, shot(sign*d))
+		}
+		phases = append(phases, ph)
+	}
+	return phases
+}
+
+// videoFrames returns every other frame of a replay/frames video sequence (2 fps, so 1 s apart).
+func videoFrames(t *testing.T, pattern string, n int) [][]byte {
+	var out [][]byte
+	for i := 1; i <= n; i += 2 {
+		out = append(out, readFile(t, "replay", "frames", fmt.Sprintf(pattern, i)))
+	}
+	return out
+}
+
+func TestActive3D(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the face engine on about 150 frames")
+	}
+	c := newChallenger(t, nil)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	leftRight := []string{StepLeft, StepRight, StepCenter}
+	rightLeftRight := []string{StepRight, StepLeft, StepRight, StepCenter}
+	secondOf := func(data [][]byte) []Frame { return burst(data, t0, time.Second) }
+	pace := func(ph [][][]byte) []Frame { return timed(ph, t0, c.cfg.Active.StepMS) }
+	swapTurn := func(ph [][][]byte, other [][][]byte, i int) [][][]byte {
+		out := append([][][]byte(nil), ph...)
+		out[i] = other[i]
+		return out
+	}
+	cases := []struct {
+		name   string
+		steps  []string       // the challenge
+		frames func() []Frame // the answer
+		live   bool
+		codes  []string // warnings that must be present
+	}{
+		{"pointing04 person 01 left right", leftRight, func() []Frame { return pace(p04Burst(t, "01", leftRight)) }, true, nil},
+		{"pointing04 person 07 right left right", rightLeftRight, func() []Frame { return pace(p04Burst(t, "07", rightLeftRight)) }, true, nil},
+		{"tranvanluyt live video left right", leftRight, func() []Frame {
+			return secondOf(videoFrames(t, "bonafide/tranvanluyt/bonafide_real_headturn_%03d.jpg", 41))
+		}, true, nil},
+		{"wrong order", []string{StepRight, StepLeft, StepCenter}, func() []Frame { return pace(p04Burst(t, "01", leftRight)) }, false, []string{CodeWrongMovementOrder}},
+		{"turn missing", rightLeftRight, func() []Frame { return pace(p04Burst(t, "07", []string{StepRight, StepLeft, StepCenter})) }, false, []string{CodeMovementIncomplete}},
+		{"no turn at all", leftRight, func() []Frame { return pace(p04Burst(t, "01", []string{StepCenter, StepCenter})) }, false, []string{CodeMovementIncomplete}},
+		{"different face in one turn", leftRight, func() []Frame {
+			return pace(swapTurn(p04Burst(t, "01", leftRight), p04Burst(t, "02", leftRight), 2))
+		}, false, []string{CodeFaceChanged}},
+		{"printed photo rotated", leftRight, func() []Frame { return pace(photoAttack(t, "01", leftRight, 0)) }, false, []string{CodeMovementIncomplete}},
+		{"printed photo rotated and sheared", leftRight, func() []Frame { return pace(photoAttack(t, "01", leftRight, 0.6)) }, false, []string{CodeFlatMotion}},
+		{"screen replay of the live video", leftRight, func() []Frame {
+			return secondOf(videoFrames(t, "attack_replay/tranvanluyt/replay_fake_headturn_%03d.jpg", 41))
+		}, false, []string{CodeFaceAttack}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ch, err := c.issueWith(MethodActive3D, tc.steps, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Verify(t.Context(), ch.ID, tc.frames(), nil)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			t.Logf("live=%v score=%d warnings=%v", res.Live, res.Score, res.Warnings)
+			if res.Live != tc.live {
+				t.Errorf("Live = %v, want %v (warnings %v)", res.Live, tc.live, res.Warnings)
+			}
+			if tc.live && (res.Score < 50 || res.Probe == nil) {
+				t.Errorf("live result with score %d and probe %v", res.Score, res.Probe != nil)
+			}
+			if !tc.live && res.Score >= 50 {
+				t.Errorf("failed result with score %d >= 50", res.Score)
+			}
+			for _, code := range tc.codes {
+				if !res.HasWarning(code) {
+					t.Errorf("missing warning %s in %v", code, res.Warnings)
+				}
+			}
+		})
+	}
+}
