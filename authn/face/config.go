@@ -1,0 +1,192 @@
+package face
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// Config configures an Engine. Zero numeric fields take their DefaultConfig value, a zero
+// QualityConfig or MatchPolicy takes the default one; so Config{ModelsDir: dir} is a complete
+// configuration.
+type Config struct {
+	// ModelsDir is the folder that `make models` fills: it must hold dlib/ with
+	// shape_predictor_5_face_landmarks.dat, dlib_face_recognition_resnet_model_v1.dat and
+	// mmod_human_face_detector.dat. Default: $VISAGE_MODELS_DIR, else models/weights.
+	ModelsDir string
+	// Workers is the number of dlib recognizers in the pool, i.e. how many images are analysed
+	// at the same time. Each costs about 36 MB of resident memory (more while the CNN
+	// fallback runs). Default runtime.NumCPU().
+	Workers int
+	// QueueSize is how many requests may wait for a free recognizer; beyond that Analyze fails
+	// at once with ErrQueueFull. Default 16.
+	QueueSize int
+	// MaxBytes, MaxWidth and MaxHeight bound the input (defaults 2 MB, 4096 x 4096).
+	MaxBytes            int64
+	MaxWidth, MaxHeight int
+	Detect              DetectConfig
+	Quality             QualityConfig
+	Policy              MatchPolicy
+}
+
+// DetectConfig tunes the detection cascade. See doc.go for how it runs.
+type DetectConfig struct {
+	// WorkingMaxSide: images whose longer side exceeds it are scaled down to it for the first
+	// HOG pass (default 480: a 640x480 selfie is detected at 480x360).
+	WorkingMaxSide int
+	// UpsampleBelow: images whose longer side is below it are upsampled by UpsampleFactor for the
+	// first HOG pass, so that faces of about 60 px are found (dlib's HOG window is 80 px).
+	// Defaults 400 and 2.
+	UpsampleBelow  int
+	UpsampleFactor float64
+	// SecondPassMaxSide: when a scaled-down first pass finds nothing, HOG runs again on a copy
+	// whose longer side is at most this (default 1024), to find small faces in big frames.
+	SecondPassMaxSide int
+	// DisableCNN turns off the CNN (MMOD) detector fallback that runs when HOG finds nothing.
+	DisableCNN bool
+	// CNNMaxSide bounds the copy the CNN fallback runs on (default 320; ~0.25 s here).
+	CNNMaxSide int
+	// RefineBelow: when the chosen face is narrower than this in a scaled-down working copy, it
+	// is described again on a crop of the full-resolution image (default 100 px; negative
+	// disables).
+	RefineBelow int
+	// MultipleFaceRatio: another face at least this fraction of the dominant face's width makes
+	// the image MULTIPLE_FACES; smaller ones are ignored with BACKGROUND_FACES_IGNORED
+	// (default 0.7).
+	MultipleFaceRatio float64
+	// JPEGQuality of the working copies handed to dlib (default 95).
+	JPEGQuality int
+}
+
+// QualityConfig holds the quality thresholds. A measured value beyond a threshold yields a
+// blocking Warning (unless its code is listed in Advisory); see README.md for the measurements
+// the defaults come from. A threshold of 0 disables its check, except when the whole
+// QualityConfig is zero, which means DefaultQuality().
+type QualityConfig struct {
+	MinInterOcular float64 // FACE_TOO_SMALL: distance between the eye centres, px of the decoded image
+	MinBrightness  float64 // FACE_TOO_DARK: mean luma (0-255) of the face box
+	MaxBrightness  float64 // FACE_TOO_BRIGHT: mean luma (0-255) of the face box
+	MinSharpness   float64 // FACE_BLURRED: variance of the Laplacian of the face, resampled to 128x128 grey
+	MaxYaw         float64 // FACE_NOT_FRONTAL: |yaw| in degrees, estimated from the 5 landmarks
+	MaxRoll        float64 // FACE_NOT_FRONTAL: |roll| in degrees (eye line against horizontal)
+	MaxCutOff      float64 // FACE_CUT_OFF: fraction of the face box's width or height outside the frame
+	// Advisory lists warning codes that are reported but do not block matching.
+	Advisory []string
+}
+
+func (q QualityConfig) isZero() bool {
+	return q.MinInterOcular == 0 && q.MinBrightness == 0 && q.MaxBrightness == 0 &&
+		q.MinSharpness == 0 && q.MaxYaw == 0 && q.MaxRoll == 0 && q.MaxCutOff == 0 && len(q.Advisory) == 0
+}
+
+// MatchPolicy maps a Euclidean descriptor distance to a Band: below ApproveBelow approve, above
+// DeclineAbove decline, review in between.
+type MatchPolicy struct {
+	ApproveBelow float64
+	DeclineAbove float64
+}
+
+// DefaultQuality returns the default quality thresholds (see README.md for their measurements).
+func DefaultQuality() QualityConfig {
+	return QualityConfig{
+		MinInterOcular: 20,
+		MinBrightness:  45,
+		MaxBrightness:  215,
+		MinSharpness:   25,
+		MaxYaw:         30,
+		MaxRoll:        30,
+		MaxCutOff:      0.15,
+	}
+}
+
+// DefaultPolicy returns the match bands calibrated on LFW View 1 pairsDevTrain (README.md).
+func DefaultPolicy() MatchPolicy {
+	return MatchPolicy{ApproveBelow: 0.5, DeclineAbove: 0.6}
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() Config {
+	models := os.Getenv("VISAGE_MODELS_DIR")
+	if models == "" {
+		models = filepath.Join("models", "weights")
+	}
+	return Config{
+		ModelsDir: models,
+		Workers:   runtime.NumCPU(),
+		QueueSize: 16,
+		MaxBytes:  2 << 20,
+		MaxWidth:  4096,
+		MaxHeight: 4096,
+		Detect: DetectConfig{
+			WorkingMaxSide:    480,
+			UpsampleBelow:     400,
+			UpsampleFactor:    2,
+			SecondPassMaxSide: 1024,
+			CNNMaxSide:        320,
+			RefineBelow:       100,
+			MultipleFaceRatio: 0.7,
+			JPEGQuality:       95,
+		},
+		Quality: DefaultQuality(),
+		Policy:  DefaultPolicy(),
+	}
+}
+
+// withDefaults fills the zero fields of c from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.ModelsDir == "" {
+		c.ModelsDir = d.ModelsDir
+	}
+	if c.Workers <= 0 {
+		c.Workers = d.Workers
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = d.QueueSize
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = d.MaxBytes
+	}
+	if c.MaxWidth <= 0 {
+		c.MaxWidth = d.MaxWidth
+	}
+	if c.MaxHeight <= 0 {
+		c.MaxHeight = d.MaxHeight
+	}
+	dd, cd := d.Detect, &c.Detect
+	if cd.WorkingMaxSide <= 0 {
+		cd.WorkingMaxSide = dd.WorkingMaxSide
+	}
+	if cd.UpsampleBelow <= 0 {
+		cd.UpsampleBelow = dd.UpsampleBelow
+	}
+	if cd.UpsampleFactor <= 0 {
+		cd.UpsampleFactor = dd.UpsampleFactor
+	}
+	if cd.SecondPassMaxSide <= 0 {
+		cd.SecondPassMaxSide = dd.SecondPassMaxSide
+	}
+	if cd.CNNMaxSide <= 0 {
+		cd.CNNMaxSide = dd.CNNMaxSide
+	}
+	if cd.RefineBelow == 0 {
+		cd.RefineBelow = dd.RefineBelow
+	}
+	if cd.MultipleFaceRatio <= 0 {
+		cd.MultipleFaceRatio = dd.MultipleFaceRatio
+	}
+	if cd.JPEGQuality <= 0 || cd.JPEGQuality > 100 {
+		cd.JPEGQuality = dd.JPEGQuality
+	}
+	if c.Quality.isZero() {
+		c.Quality = d.Quality
+	}
+	if c.Policy == (MatchPolicy{}) {
+		c.Policy = d.Policy
+	}
+	return c
+}
+
+func (c Config) limits() Limits {
+	return Limits{MaxBytes: c.MaxBytes, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight}
+}

@@ -1,0 +1,230 @@
+// Package faceeval measures the face engine: verification accuracy on image pairs (the LFW pair
+// format, or a one-folder-per-person directory), ROC/DET plots, and a latency benchmark. It is
+// the library behind `idp eval faces` and `idp bench faces`; it reads images from disk and never
+// writes face data anywhere but the plot the caller asks for.
+package faceeval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"sync"
+
+	goface "github.com/Kagami/go-face"
+
+	"github.com/visage-idp/visage/authn/face"
+)
+
+// DescribeFunc turns one encoded image into a face descriptor, or fails (failure to acquire).
+type DescribeFunc func(ctx context.Context, img []byte) (face.Descriptor, error)
+
+// EngineDescriber describes with the engine's dominant face. With gate set, an image whose
+// analysis is not Usable (a blocking quality or MULTIPLE_FACES warning) is a failure to acquire,
+// as in production; without it the dominant face is used regardless (photos that are not
+// selfies, such as LFW's, often have other people in them).
+func EngineDescriber(e *face.Engine, gate bool) DescribeFunc {
+	return func(ctx context.Context, img []byte) (face.Descriptor, error) {
+		a, err := e.AnalyzeWith(ctx, img, face.AnalyzeOptions{AllowMultipleFaces: true})
+		if err != nil {
+			return face.Descriptor{}, err
+		}
+		if gate {
+			if err := a.Err(); err != nil {
+				return face.Descriptor{}, err
+			}
+		}
+		return a.Face.Descriptor, nil
+	}
+}
+
+// Baseline is plain go-face, the anchor the engine is compared with: Recognize (HOG, no
+// upsampling) on the file's bytes as they are, and the first face it returns (go-face sorts
+// faces left to right).
+type Baseline struct {
+	pool chan *goface.Recognizer
+	all  []*goface.Recognizer
+}
+
+// NewBaseline loads workers go-face recognizers from modelsDir/dlib.
+func NewBaseline(modelsDir string, workers int) (*Baseline, error) {
+	b := &Baseline{pool: make(chan *goface.Recognizer, max(1, workers))}
+	for i := 0; i < max(1, workers); i++ {
+		r, err := goface.NewRecognizer(modelsDir + "/dlib")
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("faceeval: baseline: %w", err)
+		}
+		b.all = append(b.all, r)
+		b.pool <- r
+	}
+	return b, nil
+}
+
+// Describe implements DescribeFunc.
+func (b *Baseline) Describe(ctx context.Context, img []byte) (face.Descriptor, error) {
+	var r *goface.Recognizer
+	select {
+	case r = <-b.pool:
+	case <-ctx.Done():
+		return face.Descriptor{}, ctx.Err()
+	}
+	defer func() { b.pool <- r }()
+	faces, err := r.Recognize(img)
+	if err != nil {
+		return face.Descriptor{}, fmt.Errorf("go-face: %w", err)
+	}
+	if len(faces) == 0 {
+		return face.Descriptor{}, face.ErrNoFace
+	}
+	return face.Descriptor(faces[0].Descriptor), nil
+}
+
+// Close frees the recognizers.
+func (b *Baseline) Close() {
+	for _, r := range b.all {
+		r.Close()
+	}
+	b.all = nil
+}
+
+// Options configures Evaluate.
+type Options struct {
+	Workers  int              // images described in parallel (default 1)
+	Policy   face.MatchPolicy // the bands whose operating points are reported (default face.DefaultPolicy())
+	Progress func(done, total int)
+}
+
+// Failure is an image that failed to acquire.
+type Failure struct {
+	Path string
+	Code string
+}
+
+// Result is the outcome of an evaluation. Its JSON form has exactly the keys images, fta,
+// genuine, impostor, eer, accuracy, tar_at_far and thresholds.
+type Result struct {
+	Images     int                `json:"images"`
+	FTA        int                `json:"fta"`
+	Genuine    int                `json:"genuine"`
+	Impostor   int                `json:"impostor"`
+	EER        float64            `json:"eer"`
+	Accuracy   float64            `json:"accuracy"` // at the approve threshold
+	TARAtFAR   map[string]float64 `json:"tar_at_far"`
+	Thresholds map[string]float64 `json:"thresholds"` // "1e-2", "1e-3", "eer", "approve", "decline"
+
+	Metrics   Metrics   `json:"-"`
+	Failures  []Failure `json:"-"`
+	GenuineD  []float64 `json:"-"` // distances, +Inf when an image failed
+	ImpostorD []float64 `json:"-"`
+}
+
+// Evaluate describes every distinct image of pairs once (Workers at a time), then scores the
+// pairs.
+func Evaluate(ctx context.Context, pairs []Pair, describe DescribeFunc, opts Options) (*Result, error) {
+	if len(pairs) == 0 {
+		return nil, errors.New("faceeval: no pairs")
+	}
+	if opts.Policy == (face.MatchPolicy{}) {
+		opts.Policy = face.DefaultPolicy()
+	}
+	var paths []string
+	index := map[string]int{}
+	for _, p := range pairs {
+		for _, path := range []string{p.A, p.B} {
+			if _, ok := index[path]; !ok {
+				index[path] = len(paths)
+				paths = append(paths, path)
+			}
+		}
+	}
+	descs := make([]face.Descriptor, len(paths))
+	errs := make([]error, len(paths))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	var fatal error
+	for w := 0; w < max(1, opts.Workers); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				data, err := os.ReadFile(paths[i])
+				if err != nil {
+					mu.Lock()
+					fatal = fmt.Errorf("faceeval: %w", err)
+					mu.Unlock()
+					continue
+				}
+				descs[i], errs[i] = describe(ctx, data)
+				mu.Lock()
+				done++
+				if opts.Progress != nil {
+					opts.Progress(done, len(paths))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := range paths {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("faceeval: %w", err)
+	}
+	if fatal != nil {
+		return nil, fatal
+	}
+
+	r := &Result{Images: len(paths)}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, face.ErrQueueFull) {
+			return nil, fmt.Errorf("faceeval: %s: %w", paths[i], err)
+		}
+		r.FTA++
+		r.Failures = append(r.Failures, Failure{Path: paths[i], Code: face.Code(err)})
+	}
+	sort.Slice(r.Failures, func(i, j int) bool { return r.Failures[i].Path < r.Failures[j].Path })
+	for _, p := range pairs {
+		a, b := index[p.A], index[p.B]
+		d := math.Inf(1)
+		if errs[a] == nil && errs[b] == nil {
+			d = face.Distance(descs[a], descs[b])
+		}
+		if p.Genuine {
+			r.GenuineD = append(r.GenuineD, d)
+		} else {
+			r.ImpostorD = append(r.ImpostorD, d)
+		}
+	}
+	m := Compute(r.GenuineD, r.ImpostorD, opts.Policy.ApproveBelow, opts.Policy.DeclineAbove)
+	r.Metrics = m
+	r.Genuine, r.Impostor = m.Genuine, m.Impostor
+	r.EER, r.Accuracy = round(m.EER), round(m.Accuracy)
+	r.TARAtFAR = map[string]float64{"1e-2": round(m.TAR1e2), "1e-3": round(m.TAR1e3)}
+	r.Thresholds = map[string]float64{
+		"1e-2": round(m.Threshold1e2), "1e-3": round(m.Threshold1e3), "eer": round(m.EERThreshold),
+		"approve": m.Approve, "decline": m.Decline,
+	}
+	return r, nil
+}
+
+func round(v float64) float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return -1
+	}
+	return math.Round(v*1e4) / 1e4
+}
