@@ -348,9 +348,10 @@ func (c *Challenger) Pending() int {
 	return len(c.pending)
 }
 
-// Sweep forgets expired challenges now (it also runs by itself, at most once a TTL, on Issue and
-// Verify). A used challenge is remembered until it expires, so that a second answer is
-// reported as CHALLENGE_REPLAYED rather than unknown.
+// Sweep forgets every expired challenge now. A sweep also runs by itself at most once a TTL,
+// on Issue and Verify, and forgets the challenges expired for more than a TTL: until then a late
+// answer is reported as CHALLENGE_EXPIRED, and a second answer as CHALLENGE_REPLAYED, rather
+// than as unknown. When MaxPending is reached, Issue sweeps every expired challenge.
 func (c *Challenger) Sweep() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -358,13 +359,16 @@ func (c *Challenger) Sweep() int {
 }
 
 func (c *Challenger) sweepLocked(now time.Time, force bool) int {
-	if !force && now.Sub(c.lastSweep) < c.cfg.TTL {
+	keep := c.cfg.TTL // how long an expired challenge is remembered
+	if force {
+		keep = 0
+	} else if now.Sub(c.lastSweep) < c.cfg.TTL {
 		return 0
 	}
 	c.lastSweep = now
 	n := 0
 	for id, e := range c.pending {
-		if now.After(e.ch.ExpiresAt) {
+		if now.After(e.ch.ExpiresAt.Add(keep)) {
 			delete(c.pending, id)
 			n++
 		}

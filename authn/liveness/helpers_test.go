@@ -279,7 +279,7 @@ func flashBurst(t testing.TB, eng *face.Engine, photo []byte, ch Challenge, lit 
 	for k, s := range ch.Colors {
 		for j := 0; j < ch.FramesPerColor; j++ {
 			at := s.StartMS + s.DurationMS*(50+35*j)/100
-			gain := 1 + 0.02*float64((k+j)%3-1) // exposure wobble
+			gain := 1 + 0.02*float64((k+j)%3-1) + 0.003*float64(len(frames)) // exposure wobble and drift
 			var col [3]float64
 			alpha := 0.0
 			if lit != nil {
@@ -287,7 +287,7 @@ func flashBurst(t testing.TB, eng *face.Engine, photo []byte, ch Challenge, lit 
 				if err != nil {
 					t.Fatal(err)
 				}
-				alpha = 0.18
+				alpha = 0.06 // 6 % more of the screen's colour on the skin
 			}
 			frames = append(frames, Frame{Data: encodeJPEG(t, tint(img, a.Face.Box, col, alpha, gain), 90-j), At: t0.Add(time.Duration(at) * time.Millisecond)})
 		}

@@ -302,12 +302,21 @@ func ParseFrameTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	ms, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(ms) || math.IsInf(ms, 0) || ms <= 0 || ms > 1e14 {
-		return time.Time{}, newError(CodeFrameTiming, ErrInvalidInput, fmt.Errorf("frame time %q is neither RFC 3339 nor milliseconds since the epoch", truncate(s, 40)))
+	bad := newError(CodeFrameTiming, ErrInvalidInput, fmt.Errorf("frame time %q is neither RFC 3339 nor milliseconds since the epoch", truncate(s, 40)))
+	whole, frac, _ := strings.Cut(s, ".")
+	ms, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil || ms <= 0 || ms > 1e14 || len(frac) > 6 {
+		return time.Time{}, bad
 	}
-	sec, frac := math.Modf(ms / 1000)
-	return time.Unix(int64(sec), int64(math.Round(frac*1e9))), nil
+	var ns int64
+	if frac != "" {
+		f, err := strconv.ParseUint(frac, 10, 32)
+		if err != nil {
+			return time.Time{}, bad
+		}
+		ns = int64(f) * int64(math.Pow10(6-len(frac)))
+	}
+	return time.UnixMilli(ms).Add(time.Duration(ns)), nil
 }
 
 // ParseFrameTimes parses one time per frame; the counts must agree.
