@@ -21,9 +21,10 @@ export async function signIn(args) {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true,
     args: [...CHROMIUM_ARGS, `--use-file-for-fake-video-capture=${args.video}`],
   };
+  let browser = null;
   const context = args.profile
     ? await chromium.launchPersistentContext(args.profile, opts)
-    : await (await chromium.launch(opts)).newContext();
+    : await (browser = await chromium.launch(opts)).newContext();
   await context.grantPermissions(["camera"]);
   const page = context.pages()[0] || (await context.newPage());
   const steps = [];
@@ -76,6 +77,7 @@ export async function signIn(args) {
   out.final_url = page.url();
   if (args.screenshot) await page.screenshot({ path: args.screenshot }).catch(() => {});
   await context.close();
+  if (browser) await browser.close();
   return out;
 }
 
