@@ -148,6 +148,9 @@ func (c *Challenger) verifyActive(ctx context.Context, ch *Challenge, fr []frame
 					far = i
 				}
 			}
+			if far == refIdx || math.Abs(rel[far]-rel[refIdx]) < ac.TurnYaw {
+				continue // no turn against the reference: no evidence either way
+			}
 			corr, inside := planarity(fr[refIdx].viewOf(), fr[far].viewOf())
 			if inside < 0.5 {
 				continue // the turned face left the frame: no evidence either way

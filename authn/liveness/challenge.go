@@ -132,7 +132,8 @@ type ActiveConfig struct {
 	// MaxMissingFaces is the fraction of frames allowed without a detected face (blur, a
 	// strong turn). Default 0.25.
 	MaxMissingFaces float64
-	// StepMS and FrameIntervalMS are handed to the page. Defaults 1600 and 250.
+	// StepMS and FrameIntervalMS are handed to the page. Defaults 1600 and 400 (about 20
+	// frames for a look at the camera and four steps).
 	StepMS, FrameIntervalMS int
 	// ExtraTurn is the probability (0..1) of a third turn. Default 0.5; negative disables.
 	ExtraTurn float64
@@ -214,7 +215,7 @@ func (c ChallengerConfig) withDefaults() ChallengerConfig {
 		a.StepMS = 1600
 	}
 	if a.FrameIntervalMS <= 0 {
-		a.FrameIntervalMS = 250
+		a.FrameIntervalMS = 400
 	}
 	if a.ExtraTurn == 0 {
 		a.ExtraTurn = 0.5
