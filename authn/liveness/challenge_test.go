@@ -3,6 +3,8 @@ package liveness
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -196,7 +198,7 @@ func TestVerifyBadInput(t *testing.T) {
 func TestChallengeSweepAndCapacity(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	eng, p := models(t)
-	c, err := NewChallenger(ChallengerConfig{Engine: eng, Passive: p, Now: clock.Now, MaxPending: 3, TTL: time.Minute})
+	c, err := NewChallenger(ChallengerConfig{Engine: eng, Passive: p, Now: clock.Now, MaxPending: 3, TTL: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
