@@ -1,0 +1,264 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/visage-idp/visage/authn"
+	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/liveness"
+	"github.com/visage-idp/visage/store"
+)
+
+// Client describes the browser that sent a selfie, for IP analysis.
+type Client struct {
+	IP        netip.Addr
+	UserAgent string
+}
+
+// Outcome is what a capture concluded.
+type Outcome struct {
+	// Status is the session's status after the capture; In Progress when the image could not
+	// be used and the user may try again (Retry).
+	Status  string
+	Retry   bool
+	Message string // for the user
+	Codes   []string
+	Session store.Verification
+}
+
+// Capture runs the workflow on one selfie of the hosted page: liveness, face match against the
+// session's reference and IP analysis, then concludes the session (or asks for another selfie
+// when the image was unusable and attempts remain). Failed checks are outcomes, not errors;
+// the error is for failures of the service (wrapping ErrBusy when the engine is full, or
+// ErrFinished when the session can no longer be completed).
+func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byte, c Client) (Outcome, error) {
+	if v.Status == store.StatusNotStarted {
+		var err error
+		if v, err = s.Start(ctx, v); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if v.Status != store.StatusInProgress {
+		return Outcome{Status: v.Status, Session: v}, fmt.Errorf("%w: it is %s", ErrFinished, v.Status)
+	}
+	if !s.now().Before(v.ExpiresAt) {
+		out, err := s.Expire(ctx, v)
+		if err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Status: out.Status, Session: out}, fmt.Errorf("%w: it expired", ErrFinished)
+	}
+	wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("capture: %w", err)
+	}
+	app, err := s.st.GetApplication(ctx, v.AppID)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("capture: %w", err)
+	}
+
+	var res Results
+	var probe *face.Analysis
+	var statuses, codes []string
+	unusable := "" // why the frame cannot be used, if it cannot
+
+	if hasFeature(wf, FeatureLiveness) {
+		if s.passive == nil {
+			return Outcome{}, fmt.Errorf("capture: %w: PASSIVE liveness is not available on this server", liveness.ErrModel)
+		}
+		r, err := s.passive.CheckFrame(ctx, s.engine, frame)
+		if err != nil {
+			return Outcome{}, s.systemError("capture: liveness", err)
+		}
+		lc := LivenessCheck{NodeID: "liveness_1", Method: string(r.Method), Score: float64(r.Score), Warnings: []Warning{}}
+		if r.Probe == nil {
+			lc.Status = store.StatusDeclined
+			lc.Score = 0
+			unusable = firstMessage(r.Warnings)
+		} else {
+			lc.Status = band(lc.Score, wf.LivenessApprove, wf.LivenessDecline)
+			probe = r.Probe
+		}
+		for _, w := range r.Warnings {
+			lc.Warnings = append(lc.Warnings, warning(w.Code, logTypeFor(lc.Status), w.Message))
+			codes = append(codes, w.Code)
+		}
+		if lc.Status != store.StatusApproved && r.Probe != nil && !r.HasWarning(liveness.CodeFaceAttack) {
+			lc.Warnings = append(lc.Warnings, warning(CodeLowLivenessScore, logTypeFor(lc.Status),
+				fmt.Sprintf("The liveness score %v is below the workflow's approval threshold %d.", lc.Score, wf.LivenessApprove)))
+			codes = append(codes, CodeLowLivenessScore)
+		}
+		res.LivenessChecks = []LivenessCheck{lc}
+		statuses = append(statuses, lc.Status)
+	} else {
+		a, err := s.engine.Analyze(ctx, frame)
+		if err != nil {
+			if systemFailure(ctx, err) {
+				return Outcome{}, s.systemError("capture: analyse", err)
+			}
+			unusable = imageReason(err)
+			codes = append(codes, face.Code(err))
+		} else {
+			probe = a
+		}
+	}
+	if probe != nil && !probe.Usable() {
+		unusable = imageReason(probe.Err())
+		if !hasFeature(wf, FeatureLiveness) {
+			codes = append(codes, face.Code(probe.Err()))
+		}
+	}
+	if unusable != "" && v.Attempts+1 < wf.MaxAttempts {
+		out, err := s.transition(ctx, v, store.VerificationUpdate{From: []string{store.StatusInProgress}, AddAttempt: true}, nil, nil)
+		if err != nil {
+			return Outcome{}, err
+		}
+		s.log.InfoContext(ctx, "session capture unusable", "session", v.ID, "codes", strings.Join(codes, ","), "attempt", out.Attempts)
+		return Outcome{Status: out.Status, Retry: true, Message: "The selfie could not be used: " + unusable + ". Try again.", Codes: codes, Session: out}, nil
+	}
+
+	if hasFeature(wf, FeatureFaceMatch) {
+		fm := FaceMatch{NodeID: "face_match_1", ReferenceSource: v.ReferenceSource, Warnings: []Warning{}}
+		switch {
+		case v.Reference == nil:
+			fm.Status = store.StatusDeclined
+			fm.Warnings = append(fm.Warnings, warning(CodeNoReferenceImage, LogError, "There is no reference face to compare with."))
+			codes = append(codes, CodeNoReferenceImage)
+		case probe == nil || !probe.Usable():
+			fm.Status = store.StatusDeclined
+			code := face.CodeNoFaceDetected
+			if probe != nil {
+				code = face.Code(probe.Err())
+			}
+			fm.Warnings = append(fm.Warnings, warning(code, LogError, "The selfie has no usable face: "+unusable+"."))
+			codes = append(codes, code)
+		default:
+			tmpl, err := s.keys.Open(v.Reference)
+			if err != nil {
+				return Outcome{}, fmt.Errorf("capture: open the reference of %s: %w", v.ID, err)
+			}
+			m := s.engine.Match(tmpl, probe.Face.Descriptor)
+			fm.Score = score2(100 * m.Similarity)
+			fm.Status = band(fm.Score, wf.FaceMatchApprove, wf.FaceMatchDecline)
+			if m.Code != "" {
+				fm.Status = store.StatusDeclined
+				fm.Warnings = append(fm.Warnings, warning(m.Code, LogError, "The reference face cannot be compared with this selfie."))
+				codes = append(codes, m.Code)
+			} else if fm.Status != store.StatusApproved {
+				fm.Warnings = append(fm.Warnings, warning(CodeLowFaceMatch, logTypeFor(fm.Status),
+					fmt.Sprintf("The face match score %v is below the workflow's approval threshold %d.", fm.Score, wf.FaceMatchApprove)))
+				codes = append(codes, CodeLowFaceMatch)
+			}
+		}
+		res.FaceMatches = []FaceMatch{fm}
+		statuses = append(statuses, fm.Status)
+	}
+	if hasFeature(wf, FeatureIPAnalysis) {
+		ia := s.ipAnalysis(c)
+		res.IPAnalyses = []IPAnalysis{ia}
+		statuses = append(statuses, ia.Status)
+		for _, w := range ia.Warnings {
+			codes = append(codes, w.Risk)
+		}
+	}
+	status := verdict(statuses...)
+	u := store.VerificationUpdate{From: []string{store.StatusInProgress}, Status: status, AddAttempt: true, DropReference: true, Finished: true}
+	if c.IP.IsValid() {
+		u.IPAddress = c.IP.String()
+	}
+	if app.KeepImages {
+		sealed, err := s.keys.Seal(&face.Template{ModelVersion: "frame", Image: frame, CreatedAt: s.now()})
+		if err != nil {
+			return Outcome{}, fmt.Errorf("capture: seal the frame: %w", err)
+		}
+		u.Images = []store.VerificationImage{{Kind: "selfie", Sealed: sealed, CreatedAt: s.now()}}
+	}
+	out, err := s.transition(ctx, v, u, &res, nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	s.log.InfoContext(ctx, "session capture", "session", v.ID, "status", status, "codes", strings.Join(codes, ","))
+	msg := map[string]string{
+		store.StatusApproved:   "Verified. You can go back to the application.",
+		store.StatusDeclined:   "Not verified. Go back to the application.",
+		store.StatusInReview:   "Thank you. Your verification will be reviewed.",
+		store.StatusInProgress: "",
+	}[status]
+	return Outcome{Status: out.Status, Message: msg, Codes: codes, Session: out}, nil
+}
+
+// imageReason explains, for the user, why an image cannot be used.
+func imageReason(err error) string {
+	var fe *face.Error
+	if errors.Is(err, face.ErrQuality) && errors.As(err, &fe) && fe.Cause != nil {
+		return "it is not good enough (" + fe.Cause.Error() + ")"
+	}
+	return authn.ReasonFor(err)
+}
+
+func firstMessage(ws []liveness.Warning) string {
+	for _, w := range ws {
+		if w.Message != "" {
+			return w.Message
+		}
+	}
+	return "no usable face was found"
+}
+
+func (s *Service) systemError(what string, err error) error {
+	if errors.Is(err, face.ErrQueueFull) {
+		return fmt.Errorf("%s: %w: %w", what, ErrBusy, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// ipAnalysis checks the client address against the Tor and VPN lists and describes the
+// browser from its User-Agent.
+func (s *Service) ipAnalysis(c Client) IPAnalysis {
+	ia := IPAnalysis{NodeID: "ip_analysis_1", Status: store.StatusApproved, Warnings: []Warning{}, UserAgent: c.UserAgent}
+	ia.BrowserFamily, ia.OSFamily, ia.DeviceType = describeUserAgent(c.UserAgent)
+	if c.IP.IsValid() {
+		ia.IPAddress = c.IP.String()
+		ia.IsVPNOrTor = s.tor.Contains(c.IP) || s.vpn.Contains(c.IP)
+	}
+	if ia.IsVPNOrTor {
+		ia.Status = store.StatusInReview
+		ia.Warnings = append(ia.Warnings, warning(CodeVPNOrTor, LogWarning, "The address is a Tor exit or a VPN/hosting address."))
+	}
+	return ia
+}
+
+// describeUserAgent extracts the browser family, OS family and device type from a User-Agent,
+// by the common tokens; anything else is "Other".
+func describeUserAgent(ua string) (browser, os, device string) {
+	browser, os, device = "Other", "Other", "desktop"
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"SamsungBrowser/", "Samsung Internet"}, {"Firefox/", "Firefox"},
+		{"HeadlessChrome/", "HeadlessChrome"}, {"Chromium/", "Chromium"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	for _, o := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"},
+		{"CrOS", "Chrome OS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			os = o.name
+			break
+		}
+	}
+	switch {
+	case strings.Contains(ua, "iPad") || strings.Contains(ua, "Tablet"):
+		device = "tablet"
+	case strings.Contains(ua, "Mobile") || strings.Contains(ua, "iPhone") || strings.Contains(ua, "Android"):
+		device = "mobile"
+	}
+	return browser, os, device
+}
