@@ -119,3 +119,40 @@ func TestActive3D(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanarity: the dense homography alignment separates a real head turn (Pointing'04, the
+// same person at 0 and +-30/45 degrees) from the frontal photo warped to imitate it (rotation
+// and shear), with the FlatCorrelation limit between them.
+func TestPlanarity(t *testing.T) {
+	eng, _ := models(t)
+	limit := newChallenger(t, nil).cfg.Active.FlatCorrelation
+	for _, person := range []string{"02", "03", "05"} {
+		idx := pointing04(t, person)
+		photo := readFile(t, "pointing04", idx[p04key{1, 0, 0}])
+		ref, err := eng.Analyze(t.Context(), photo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rv := newView(rgbaOf(ref.Image), ref.Face.Box, ref.Face.Landmarks)
+		img := decode(t, photo)
+		c := ref.Face.Box.Min.Add(ref.Face.Box.Max).Div(2)
+		eyeY := float64(ref.Face.Landmarks[0].Y+ref.Face.Landmarks[2].Y) / 2
+		for _, pan := range []int{-45, -30, 30, 45} {
+			live, err := eng.Analyze(t.Context(), readFile(t, "pointing04", idx[p04key{1, 0, pan}]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			corr, _ := planarity(rv, newView(rgbaOf(live.Image), live.Face.Box, live.Face.Landmarks))
+			fake, err := eng.Analyze(t.Context(), encodeJPEG(t, warp(img, photoTurn(float64(c.X), float64(c.Y), eyeY, 2*float64(img.Rect.Dx()), -float64(pan), -0.5*float64(pan)/45)), 90))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fcorr, _ := planarity(rv, newView(rgbaOf(fake.Image), fake.Face.Box, fake.Face.Landmarks))
+			t.Logf("person %s pan %+d: head yaw %+.0f corr %.3f | warped photo yaw %+.0f corr %.3f", person, pan,
+				live.Face.Yaw-ref.Face.Yaw, corr, fake.Face.Yaw-ref.Face.Yaw, fcorr)
+			if corr >= limit || fcorr < limit {
+				t.Errorf("person %s pan %+d: real head %.3f, warped photo %.3f; the limit %.2f must lie between", person, pan, corr, fcorr, limit)
+			}
+		}
+	}
+}
