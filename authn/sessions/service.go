@@ -182,6 +182,15 @@ func NewAPIKey(appID, name string, now time.Time) (raw string, k store.APIKey) {
 	return raw, store.APIKey{ID: "key_" + randomText(9), AppID: appID, Name: name, Hash: HashKey(raw), Hint: raw[:len(KeyPrefix)+6], CreatedAt: now}
 }
 
+// NewAppID returns a random application id.
+func NewAppID() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return "app_" + hex.EncodeToString(b)
+}
+
 // NewWebhookSecret returns a random webhook secret.
 func NewWebhookSecret() string { return "whsec_" + randomText(32) }
 
