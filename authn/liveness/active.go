@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"context"
+	"image"
 	"math"
 	"sort"
 	"strings"
@@ -57,11 +58,11 @@ func (c *Challenger) verifyActive(ctx context.Context, ch *Challenge, fr []frame
 	var look []float64
 	for _, i := range usable {
 		if fr[i].at.Sub(fr[0].at) < time.Duration(ch.StepMS)*time.Millisecond {
-			look = append(look, fr[i].a.Face.Yaw)
+			look = append(look, landmarkYaw(fr[i].a.Face.Landmarks))
 		}
 	}
 	if len(look) == 0 {
-		look = []float64{fr[usable[0]].a.Face.Yaw}
+		look = []float64{landmarkYaw(fr[usable[0]].a.Face.Landmarks)}
 	}
 	base := median(look)
 
@@ -69,7 +70,7 @@ func (c *Challenger) verifyActive(ctx context.Context, ch *Challenge, fr []frame
 	var runs []run
 	rel := make([]float64, len(fr))
 	for _, i := range usable {
-		rel[i] = fr[i].a.Face.Yaw - base
+		rel[i] = landmarkYaw(fr[i].a.Face.Landmarks) - base
 		l := ac.yawLabel(rel[i])
 		if l == labelTransit {
 			continue
@@ -239,4 +240,28 @@ func minInt(v []int) int {
 		m = min(m, x)
 	}
 	return m
+}
+
+// yawGain converts the nose's sideways offset from the eyes' midpoint, in inter-ocular
+// distances, to the yaw scale the ACTIVE_3D thresholds were measured on (README.md):
+// yaw = -atan(offset / yawGain). This package computes its own yaw rather than using
+// face.Face.Yaw so that its thresholds do not move when the face engine's calibration does.
+const yawGain = 0.62
+
+// landmarkYaw estimates the yaw in degrees from dlib's 5 landmarks (0-1: corners of the eye on
+// the image's right, 2-3: of the eye on the image's left, 4: base of the nose). Positive when
+// the face turns towards the image's left, as Pointing'04's pan; the user's own left is
+// negative.
+func landmarkYaw(lm [5]image.Point) float64 {
+	rx, ry := float64(lm[0].X+lm[1].X)/2, float64(lm[0].Y+lm[1].Y)/2
+	lx, ly := float64(lm[2].X+lm[3].X)/2, float64(lm[2].Y+lm[3].Y)/2
+	ux, uy := rx-lx, ry-ly
+	iod := math.Hypot(ux, uy)
+	if iod < 1e-6 {
+		return 0
+	}
+	ux, uy = ux/iod, uy/iod
+	mx, my := (lx+rx)/2, (ly+ry)/2
+	off := ((float64(lm[4].X)-mx)*ux + (float64(lm[4].Y)-my)*uy) / iod // along the eye line, > 0 towards the image's right
+	return -math.Atan(off/yawGain) * 180 / math.Pi
 }

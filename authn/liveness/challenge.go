@@ -110,8 +110,8 @@ type ChallengerConfig struct {
 // ActiveConfig holds the ACTIVE_3D thresholds (see README.md for the measurements).
 type ActiveConfig struct {
 	// TurnYaw: a frame counts as turned when its yaw differs from the initial frontal yaw by at
-	// least this many degrees (the face engine's landmark estimate, which under-reads real
-	// angles: a 45 degree turn reads 20-45). Default 15.
+	// least this many degrees (this package's landmark estimate, landmarkYaw, which under-reads
+	// real angles: Pointing'04's 45 degree turns read 17-41). Default 15.
 	TurnYaw float64
 	// CenterYaw: a frame counts as frontal when within this many degrees of the initial yaw.
 	// Default 10.
