@@ -119,7 +119,7 @@ func (c *Challenger) verifyActive(ctx context.Context, ch *Challenge, fr []frame
 		res.warn(CodeMovementIncomplete, base, "the burst must start facing the camera (initial yaw %.0f degrees, at most %.0f)", base, ac.MaxStartYaw)
 		order = 0
 	case equalStrings(got, want):
-		if runs[0].label != labelCenter || runs[len(runs)-1].label != labelCenter {
+		if len(runs) == 0 || runs[0].label != labelCenter || runs[len(runs)-1].label != labelCenter {
 			res.warn(CodeMovementIncomplete, 0, "the burst must start and end facing the camera")
 			order = 0
 		}
