@@ -290,6 +290,34 @@ func TestSessionsAPIEndToEnd(t *testing.T) {
 		t.Fatal("no session in review to decide")
 	}
 
+	t.Run("a held-up photo fails the head-turn challenge", func(t *testing.T) {
+		s.cli(t, "workflows", "create", "--id", "wf_active", "--features", "LIVENESS,FACE_MATCH", "--liveness-method", "ACTIVE_3D")
+		portrait, err := os.ReadFile(lfw(t, "Aaron_Sorkin", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cr created
+		if code := apiCall(t, s, key, http.MethodPost, "/v3/session/", map[string]any{"workflow_id": "wf_active", "vendor_data": "user-sorkin",
+			"callback": callback, "portrait_image": base64.StdEncoding.EncodeToString(portrait)}, &cr); code != http.StatusCreated {
+			t.Fatalf("create: %d", code)
+		}
+		var res hostedResult
+		node(t, &res, "sessions.mjs", "hosted", "--url", cr.URL, "--video", y4m(t, lfw(t, "Aaron_Sorkin", 2)), "--until", callback)
+		if res.Outcome != "redirected" || res.Status != "Declined" {
+			t.Fatalf("hosted page: %+v, want a redirect with status Declined", res)
+		}
+		var d decision
+		apiCall(t, s, key, http.MethodGet, "/v3/session/"+cr.SessionID+"/decision/", nil, &d)
+		if len(d.LivenessChecks) != 1 || d.LivenessChecks[0].Method != "ACTIVE_3D" || d.LivenessChecks[0].Status != "Declined" || len(d.LivenessChecks[0].Warnings) == 0 {
+			t.Errorf("liveness %+v", d.LivenessChecks)
+		}
+		if len(d.FaceMatches) != 1 || d.FaceMatches[0].Status != "Approved" {
+			t.Errorf("face match %+v: the face is the right one, only the liveness fails", d.FaceMatches)
+		}
+		t.Logf("ACTIVE_3D on a held-up photo: liveness %v, face match %.2f", risks(d.LivenessChecks[0].Warnings), d.FaceMatches[0].Score)
+		h.wait(cr.SessionID, "Declined", 20*time.Second)
+	})
+
 	t.Run("decided in the console", func(t *testing.T) {
 		s.cli(t, "users", "add", "--username", "reviewer", "--portrait", lfw(t, "Aaron_Sorkin", 1))
 		s.cli(t, "users", "promote", "--username", "reviewer")

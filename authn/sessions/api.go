@@ -25,6 +25,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /v3/openapi.json", s.openAPI)
 	mux.HandleFunc("GET /session/{token}", s.hostedPage)
+	mux.HandleFunc("POST /session/{token}/challenge", s.hostedChallenge)
 	mux.HandleFunc("POST /session/{token}/capture", s.hostedCapture)
 }
 

@@ -30,27 +30,74 @@ type Outcome struct {
 	Session store.Verification
 }
 
-// Capture runs the workflow on one selfie of the hosted page: liveness, face match against the
-// session's reference and IP analysis, then concludes the session (or asks for another selfie
-// when the image was unusable and attempts remain). Failed checks are outcomes, not errors;
-// the error is for failures of the service (wrapping ErrBusy when the engine is full, or
-// ErrFinished when the session can no longer be completed).
-func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byte, c Client) (Outcome, error) {
+// Capture is what the hosted page sent: one selfie (PASSIVE liveness, or no liveness), or the
+// burst answering an ACTIVE_3D or FLASHING challenge.
+type Capture struct {
+	Frame       []byte
+	ChallengeID string
+	Burst       []liveness.Frame
+}
+
+// ErrWrongCapture: the capture does not fit the workflow's liveness method (a single selfie for
+// a challenge method, or a burst for PASSIVE).
+var ErrWrongCapture = errors.New("sessions: capture does not fit the workflow's liveness method")
+
+// open checks that the session can still be completed, starting it if needed.
+func (s *Service) open(ctx context.Context, v store.Verification) (store.Verification, error) {
 	if v.Status == store.StatusNotStarted {
 		var err error
 		if v, err = s.Start(ctx, v); err != nil {
-			return Outcome{}, err
+			return v, err
 		}
 	}
 	if v.Status != store.StatusInProgress {
-		return Outcome{Status: v.Status, Session: v}, fmt.Errorf("%w: it is %s", ErrFinished, v.Status)
+		return v, fmt.Errorf("%w: it is %s", ErrFinished, v.Status)
 	}
 	if !s.now().Before(v.ExpiresAt) {
 		out, err := s.Expire(ctx, v)
 		if err != nil {
-			return Outcome{}, err
+			return v, err
 		}
-		return Outcome{Status: out.Status, Session: out}, fmt.Errorf("%w: it expired", ErrFinished)
+		return out, fmt.Errorf("%w: it expired", ErrFinished)
+	}
+	return v, nil
+}
+
+// Challenge issues the liveness challenge of a session whose workflow uses ACTIVE_3D or
+// FLASHING.
+func (s *Service) Challenge(ctx context.Context, v store.Verification) (liveness.Challenge, store.Verification, error) {
+	v, err := s.open(ctx, v)
+	if err != nil {
+		return liveness.Challenge{}, v, err
+	}
+	wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
+	if err != nil {
+		return liveness.Challenge{}, v, fmt.Errorf("challenge: %w", err)
+	}
+	m := liveness.Method(wf.LivenessMethod)
+	if !hasFeature(wf, FeatureLiveness) || (m != liveness.MethodActive3D && m != liveness.MethodFlashing) {
+		return liveness.Challenge{}, v, fmt.Errorf("%w: workflow %s has no challenge", ErrWrongCapture, wf.ID)
+	}
+	if s.challenger == nil {
+		return liveness.Challenge{}, v, fmt.Errorf("challenge: %w: %s liveness is not available on this server", liveness.ErrModel, m)
+	}
+	ch, err := s.challenger.Issue(m)
+	if err != nil {
+		return liveness.Challenge{}, v, fmt.Errorf("challenge: %w", err)
+	}
+	return ch, v, nil
+}
+
+// Capture runs the workflow on what the hosted page captured: liveness (PASSIVE on the selfie,
+// or the ACTIVE_3D / FLASHING challenge on the burst), face match against the session's
+// reference and IP analysis, then concludes the session (or asks for another try when the
+// capture was unusable and attempts remain). Failed checks are outcomes, not errors; the
+// error is for failures of the service (wrapping ErrBusy when the engine is full), or wraps
+// ErrFinished when the session can no longer be completed, or ErrWrongCapture.
+func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture, c Client) (Outcome, error) {
+	v, err := s.open(ctx, v)
+	if err != nil {
+		return Outcome{Status: v.Status, Session: v}, err
 	}
 	wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
 	if err != nil {
@@ -60,6 +107,16 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byt
 	if err != nil {
 		return Outcome{}, fmt.Errorf("capture: %w", err)
 	}
+	challenge := hasFeature(wf, FeatureLiveness) && wf.LivenessMethod != string(liveness.MethodPassive)
+	if challenge != (in.Burst != nil) || (!challenge && in.Frame == nil) {
+		return Outcome{Status: v.Status, Session: v}, fmt.Errorf("%w: workflow %s wants %s", ErrWrongCapture, wf.ID, map[bool]string{true: "a challenge burst", false: "one selfie"}[challenge])
+	}
+	var tmpl *face.Template
+	if v.Reference != nil {
+		if tmpl, err = s.keys.Open(v.Reference); err != nil {
+			return Outcome{}, fmt.Errorf("capture: open the reference of %s: %w", v.ID, err)
+		}
+	}
 
 	var res Results
 	var probe *face.Analysis
@@ -67,27 +124,50 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byt
 	unusable := "" // why the frame cannot be used, if it cannot
 
 	if hasFeature(wf, FeatureLiveness) {
-		if s.passive == nil {
+		var r liveness.Result
+		switch {
+		case challenge && s.challenger == nil:
+			return Outcome{}, fmt.Errorf("capture: %w: %s liveness is not available on this server", liveness.ErrModel, wf.LivenessMethod)
+		case challenge:
+			r, err = s.challenger.Verify(ctx, in.ChallengeID, in.Burst, tmpl)
+			if err != nil && (errors.Is(err, liveness.ErrChallenge) || errors.Is(err, liveness.ErrInvalidInput)) {
+				// A challenge that cannot be checked (expired, used, a malformed burst) is an
+				// unusable capture: the page asks again.
+				unusable = "the check could not be completed (" + liveness.Code(err) + ")"
+				r.Probe, err = nil, nil
+			}
+		case s.passive == nil:
 			return Outcome{}, fmt.Errorf("capture: %w: PASSIVE liveness is not available on this server", liveness.ErrModel)
+		default:
+			r, err = s.passive.CheckFrame(ctx, s.engine, in.Frame)
 		}
-		r, err := s.passive.CheckFrame(ctx, s.engine, frame)
 		if err != nil {
 			return Outcome{}, s.systemError("capture: liveness", err)
 		}
 		lc := LivenessCheck{NodeID: "liveness_1", Method: string(r.Method), Score: float64(r.Score), Warnings: []Warning{}}
-		if r.Probe == nil {
+		switch {
+		case r.Probe == nil:
 			lc.Status = store.StatusDeclined
 			lc.Score = 0
-			unusable = firstMessage(r.Warnings)
-		} else {
+			if unusable == "" {
+				unusable = firstMessage(r.Warnings)
+			}
+		case challenge && !r.Live:
+			// A failed challenge check (wrong turns, a flat face, no reflection) is decisive.
+			lc.Status = store.StatusDeclined
+			probe = r.Probe
+		default:
 			lc.Status = band(lc.Score, wf.LivenessApprove, wf.LivenessDecline)
 			probe = r.Probe
+		}
+		if lc.Method == "" {
+			lc.Method = wf.LivenessMethod
 		}
 		for _, w := range r.Warnings {
 			lc.Warnings = append(lc.Warnings, warning(w.Code, logTypeFor(lc.Status), w.Message))
 			codes = append(codes, w.Code)
 		}
-		if lc.Status != store.StatusApproved && r.Probe != nil && !r.HasWarning(liveness.CodeFaceAttack) {
+		if lc.Status != store.StatusApproved && r.Probe != nil && len(r.Warnings) == 0 {
 			lc.Warnings = append(lc.Warnings, warning(CodeLowLivenessScore, logTypeFor(lc.Status),
 				fmt.Sprintf("The liveness score %v is below the workflow's approval threshold %d.", lc.Score, wf.LivenessApprove)))
 			codes = append(codes, CodeLowLivenessScore)
@@ -95,7 +175,7 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byt
 		res.LivenessChecks = []LivenessCheck{lc}
 		statuses = append(statuses, lc.Status)
 	} else {
-		a, err := s.engine.Analyze(ctx, frame)
+		a, err := s.engine.Analyze(ctx, in.Frame)
 		if err != nil {
 			if systemFailure(ctx, err) {
 				return Outcome{}, s.systemError("capture: analyse", err)
@@ -137,10 +217,6 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byt
 			fm.Warnings = append(fm.Warnings, warning(code, LogError, "The selfie has no usable face: "+unusable+"."))
 			codes = append(codes, code)
 		default:
-			tmpl, err := s.keys.Open(v.Reference)
-			if err != nil {
-				return Outcome{}, fmt.Errorf("capture: open the reference of %s: %w", v.ID, err)
-			}
 			m := s.engine.Match(tmpl, probe.Face.Descriptor)
 			fm.Score = score2(100 * m.Similarity)
 			fm.Status = band(fm.Score, wf.FaceMatchApprove, wf.FaceMatchDecline)
@@ -171,11 +247,13 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byt
 		u.IPAddress = c.IP.String()
 	}
 	if app.KeepImages {
-		sealed, err := s.keys.Seal(&face.Template{ModelVersion: "frame", Image: frame, CreatedAt: s.now()})
-		if err != nil {
-			return Outcome{}, fmt.Errorf("capture: seal the frame: %w", err)
+		for _, f := range keptFrames(in) {
+			sealed, err := s.keys.Seal(&face.Template{ModelVersion: "frame", Image: f, CreatedAt: s.now()})
+			if err != nil {
+				return Outcome{}, fmt.Errorf("capture: seal a frame: %w", err)
+			}
+			u.Images = append(u.Images, store.VerificationImage{Kind: "selfie", Sealed: sealed, CreatedAt: s.now()})
 		}
-		u.Images = []store.VerificationImage{{Kind: "selfie", Sealed: sealed, CreatedAt: s.now()}}
 	}
 	out, err := s.transition(ctx, v, u, &res, nil)
 	if err != nil {
@@ -189,6 +267,24 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, frame []byt
 		store.StatusInProgress: "",
 	}[status]
 	return Outcome{Status: out.Status, Message: msg, Codes: codes, Session: out}, nil
+}
+
+// maxKeptFrames is how many frames of a burst are kept when the application keeps images.
+const maxKeptFrames = 5
+
+// keptFrames picks the frames to keep: the selfie, or up to maxKeptFrames of a burst, evenly
+// spread.
+func keptFrames(in Capture) [][]byte {
+	if in.Burst == nil {
+		return [][]byte{in.Frame}
+	}
+	n := len(in.Burst)
+	var out [][]byte
+	for i := range min(n, maxKeptFrames) {
+		k := i * (n - 1) / max(min(n, maxKeptFrames)-1, 1)
+		out = append(out, in.Burst[k].Data)
+	}
+	return out
 }
 
 // imageReason explains, for the user, why an image cannot be used.

@@ -144,7 +144,11 @@ func newEnv(t *testing.T, tweak func(*Config)) *env {
 	if os.Getenv("VISAGE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	e.svc, err = New(cfg, Deps{Store: st, Engine: engine, Keys: keys, Passive: passive, Log: log})
+	challenger, err := liveness.NewChallenger(liveness.ChallengerConfig{Engine: engine, Passive: passive, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc, err = New(cfg, Deps{Store: st, Engine: engine, Keys: keys, Passive: passive, Challenger: challenger, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

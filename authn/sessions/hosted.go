@@ -10,6 +10,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/store"
 	"github.com/visage-idp/visage/templates"
@@ -120,7 +121,8 @@ func (s *Service) hostedPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
 		return
 	}
-	d := templates.SessionCaptureData{PostURL: "/session/" + r.PathValue("token") + "/capture", CSRF: s.csrf(v.ID), Method: wf.LivenessMethod}
+	base := "/session/" + r.PathValue("token")
+	d := templates.SessionCaptureData{PostURL: base + "/capture", CSRF: s.csrf(v.ID), Method: wf.LivenessMethod}
 	if hasFeature(wf, FeatureLiveness) {
 		d.Checks = append(d.Checks, "that a live person is in front of the camera")
 	}
@@ -130,30 +132,51 @@ func (s *Service) hostedPage(w http.ResponseWriter, r *http.Request) {
 	if hasFeature(wf, FeatureIPAnalysis) {
 		d.Checks = append(d.Checks, "where the connection comes from")
 	}
+	if hasFeature(wf, FeatureLiveness) && wf.LivenessMethod != string(liveness.MethodPassive) {
+		s.render(w, r, http.StatusOK, templates.SessionLivenessPage(d, templates.LivenessData{Method: wf.LivenessMethod,
+			ChallengeURL: base + "/challenge", PostURL: base + "/capture", CSRF: d.CSRF}))
+		return
+	}
 	s.render(w, r, http.StatusOK, templates.SessionCapturePage(d))
 }
 
-// hostedCapture receives the selfie of the hosted page.
-func (s *Service) hostedCapture(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	pageHeaders(w)
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
-	if err := r.ParseMultipartForm(s.cfg.MaxUploadBytes); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, captureReply{Status: "error", Message: fmt.Sprintf("The selfie is larger than %d bytes.", s.cfg.MaxUploadBytes)})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "Send the selfie as multipart/form-data with an image field."})
-		return
+// uploadLimit is the largest capture post the session's workflow needs: one selfie, or a
+// challenge burst.
+func (s *Service) uploadLimit(wf store.Workflow) int64 {
+	limit := s.cfg.MaxUploadBytes
+	if s.challenger != nil && hasFeature(wf, FeatureLiveness) && wf.LivenessMethod != string(liveness.MethodPassive) {
+		limit = max(limit, s.challenger.Config().MaxBurstBytes+1<<20)
 	}
+	return limit
+}
+
+// hostedSession loads the session of a hosted page post and checks its CSRF token, after
+// parsing the multipart body within the workflow's limit. It answers the errors itself.
+func (s *Service) hostedSession(w http.ResponseWriter, r *http.Request) (store.Verification, store.Workflow, bool) {
+	pageHeaders(w)
 	v, err := s.bySessionToken(r)
 	if errors.Is(err, ErrNotFound) {
 		writeJSON(w, http.StatusNotFound, captureReply{Status: "error", Message: "This verification link is not valid."})
-		return
+		return v, store.Workflow{}, false
 	} else if err != nil {
-		s.internal(w, r, "hosted capture", err)
-		return
+		s.internal(w, r, "hosted page", err)
+		return v, store.Workflow{}, false
+	}
+	wf, err := s.st.GetWorkflow(r.Context(), v.WorkflowID)
+	if err != nil {
+		s.internal(w, r, "hosted page", err)
+		return v, wf, false
+	}
+	limit := s.uploadLimit(wf)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := r.ParseMultipartForm(limit); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, captureReply{Status: "error", Message: fmt.Sprintf("The upload is larger than %d bytes.", limit)})
+			return v, wf, false
+		}
+		writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "Send the capture as multipart/form-data."})
+		return v, wf, false
 	}
 	got := r.Header.Get("X-CSRF-Token")
 	if got == "" {
@@ -161,30 +184,93 @@ func (s *Service) hostedCapture(w http.ResponseWriter, r *http.Request) {
 	}
 	if subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf(v.ID))) != 1 {
 		writeJSON(w, http.StatusForbidden, captureReply{Status: "error", Message: "The page's security token is missing or wrong. Reload the page."})
-		return
+		return v, wf, false
 	}
-	f, _, err := r.FormFile("image")
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "The image field is missing."})
-		return
-	}
-	frame, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "The image could not be read."})
-		return
-	}
+	return v, wf, true
+}
+
+// finishedReply answers a post to a session that can no longer be completed.
+func (s *Service) finishedReply(w http.ResponseWriter, r *http.Request, v store.Verification, err error) bool {
 	page := s.cfg.BaseURL + "/session/" + r.PathValue("token")
-	out, err := s.Capture(ctx, v, frame, Client{IP: risk.ClientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()})
-	if errors.Is(err, ErrFinished) {
-		next := CallbackURL(out.Session)
+	switch {
+	case errors.Is(err, ErrFinished):
+		next := CallbackURL(v)
 		if next == "" {
 			next = page
 		}
-		writeJSON(w, http.StatusConflict, captureReply{Status: out.Status, Message: "This verification is already finished.", Redirect: next})
-		return
-	} else if errors.Is(err, store.ErrStatusChanged) {
+		writeJSON(w, http.StatusConflict, captureReply{Status: v.Status, Message: "This verification is already finished.", Redirect: next})
+	case errors.Is(err, store.ErrStatusChanged):
 		writeJSON(w, http.StatusConflict, captureReply{Status: "error", Message: "This verification changed meanwhile.", Redirect: page})
+	case errors.Is(err, ErrWrongCapture):
+		writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "This capture does not fit the verification. Reload the page.", Redirect: page})
+	default:
+		return false
+	}
+	return true
+}
+
+// hostedChallenge issues the ACTIVE_3D or FLASHING challenge of the session (static/liveness.js).
+func (s *Service) hostedChallenge(w http.ResponseWriter, r *http.Request) {
+	v, _, ok := s.hostedSession(w, r)
+	if !ok {
+		return
+	}
+	ch, v, err := s.Challenge(r.Context(), v)
+	if s.finishedReply(w, r, v, err) {
+		return
+	} else if err != nil {
+		s.internal(w, r, "hosted challenge", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ch)
+}
+
+// hostedCapture receives the hosted page's capture: one selfie (field image) from
+// static/capture.js, or a challenge burst (challenge_id, frames, frame_times) from
+// static/liveness.js.
+func (s *Service) hostedCapture(w http.ResponseWriter, r *http.Request) {
+	v, _, ok := s.hostedSession(w, r)
+	if !ok {
+		return
+	}
+	var in Capture
+	if r.MultipartForm != nil && len(r.MultipartForm.File["frames"]) > 0 {
+		files := r.MultipartForm.File["frames"]
+		times, err := liveness.ParseFrameTimes(r.MultipartForm.Value["frame_times"], len(files))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "The frames' capture times are missing or malformed."})
+			return
+		}
+		in.ChallengeID = r.FormValue("challenge_id")
+		for i, fh := range files {
+			f, err := fh.Open()
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "A frame could not be read."})
+				return
+			}
+			data, err := io.ReadAll(f)
+			f.Close()
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "A frame could not be read."})
+				return
+			}
+			in.Burst = append(in.Burst, liveness.Frame{Data: data, At: times[i]})
+		}
+	} else {
+		f, _, err := r.FormFile("image")
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "The image field is missing."})
+			return
+		}
+		in.Frame, err = io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "The image could not be read."})
+			return
+		}
+	}
+	out, err := s.Capture(r.Context(), v, in, Client{IP: risk.ClientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()})
+	if s.finishedReply(w, r, out.Session, err) {
 		return
 	} else if err != nil {
 		s.internal(w, r, "hosted capture", err)
@@ -196,7 +282,7 @@ func (s *Service) hostedCapture(w http.ResponseWriter, r *http.Request) {
 	}
 	next := CallbackURL(out.Session)
 	if next == "" {
-		next = page
+		next = s.cfg.BaseURL + "/session/" + r.PathValue("token")
 	}
 	writeJSON(w, http.StatusOK, captureReply{Status: out.Status, Message: out.Message, Redirect: next})
 }

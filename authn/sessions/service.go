@@ -105,9 +105,11 @@ type Deps struct {
 	Engine *face.Engine
 	Keys   *face.KeyRing
 	// Passive runs PASSIVE liveness; nil makes workflows with LIVENESS fail their captures.
-	Passive  *liveness.Passive
-	Tor, VPN *risk.List // address lists for IP analysis; nil means empty
-	Log      *slog.Logger
+	Passive *liveness.Passive
+	// Challenger runs ACTIVE_3D and FLASHING; nil makes workflows with those methods fail.
+	Challenger *liveness.Challenger
+	Tor, VPN   *risk.List // address lists for IP analysis; nil means empty
+	Log        *slog.Logger
 	// Client sends webhooks; nil means a client with Config.WebhookTimeout that follows no
 	// redirects.
 	Client *http.Client
@@ -115,17 +117,18 @@ type Deps struct {
 
 // Service implements the Sessions API.
 type Service struct {
-	cfg     Config
-	st      Store
-	engine  *face.Engine
-	keys    *face.KeyRing
-	passive *liveness.Passive
-	tor     *risk.List
-	vpn     *risk.List
-	log     *slog.Logger
-	client  *http.Client
-	now     func() time.Time
-	wake    chan struct{}
+	cfg        Config
+	st         Store
+	engine     *face.Engine
+	keys       *face.KeyRing
+	passive    *liveness.Passive
+	challenger *liveness.Challenger
+	tor        *risk.List
+	vpn        *risk.List
+	log        *slog.Logger
+	client     *http.Client
+	now        func() time.Time
+	wake       chan struct{}
 }
 
 // New returns the service.
@@ -152,7 +155,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Client = &http.Client{Timeout: cfg.WebhookTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	return &Service{cfg: cfg, st: d.Store, engine: d.Engine, keys: d.Keys, passive: d.Passive, tor: d.Tor, vpn: d.VPN,
+	return &Service{cfg: cfg, st: d.Store, engine: d.Engine, keys: d.Keys, passive: d.Passive, challenger: d.Challenger, tor: d.Tor, vpn: d.VPN,
 		log: d.Log, client: d.Client, now: func() time.Time { return time.Now().UTC() }, wake: make(chan struct{}, 1)}, nil
 }
 
@@ -301,9 +304,7 @@ func NewWorkflow(o WorkflowOptions, now time.Time) (store.Workflow, error) {
 			w.LivenessMethod = string(liveness.MethodPassive)
 		}
 		switch liveness.Method(w.LivenessMethod) {
-		case liveness.MethodPassive:
-		case liveness.MethodActive3D, liveness.MethodFlashing:
-			errs = append(errs, fmt.Sprintf("liveness method %s: the hosted page runs PASSIVE only in this version", w.LivenessMethod))
+		case liveness.MethodPassive, liveness.MethodActive3D, liveness.MethodFlashing:
 		default:
 			errs = append(errs, fmt.Sprintf("liveness method %q: want PASSIVE, FLASHING or ACTIVE_3D", o.LivenessMethod))
 		}

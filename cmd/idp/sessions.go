@@ -131,11 +131,16 @@ func mountSessions(ctx context.Context, mux *http.ServeMux, d sessionsDeps) erro
 		passive.Close()
 		return fmt.Errorf("sessions: %w", err)
 	}
+	challenger, err := liveness.NewChallenger(liveness.ChallengerConfig{Engine: d.Engine, Passive: passive, Logger: d.Log.With("component", "liveness")})
+	if err != nil {
+		passive.Close()
+		return fmt.Errorf("sessions: liveness challenges: %w", err)
+	}
 	cfg := sessions.Config{BaseURL: issuer, SessionTTL: set.TTL, MaxPortraitBytes: int(d.Cfg.MaxImageBytes), MaxUploadBytes: d.Cfg.MaxImageBytes + 1<<20,
 		TokenKey: deriveKey(d.CookieHashKey, "sessions-token"), TrustedProxies: proxies, WebhookTimeout: set.WebhookTimeout,
 		WebhookHorizon: set.WebhookHorizon, RetryMin: set.RetryMin, RetryMax: set.RetryMax, PollInterval: set.PollInterval,
 		ExpireInterval: set.ExpireInterval, PurgeInterval: set.PurgeInterval}
-	svc, err := sessions.New(cfg, sessions.Deps{Store: d.Store, Engine: d.Engine, Keys: d.Keys, Passive: passive, Tor: tor, VPN: vpn, Log: d.Log.With("component", "sessions")})
+	svc, err := sessions.New(cfg, sessions.Deps{Store: d.Store, Engine: d.Engine, Keys: d.Keys, Passive: passive, Challenger: challenger, Tor: tor, VPN: vpn, Log: d.Log.With("component", "sessions")})
 	if err != nil {
 		passive.Close()
 		return err
@@ -401,7 +406,7 @@ func runWorkflows(ctx context.Context, a *app, args []string, stdout io.Writer) 
 		fs.StringVar(&spec.Name, "name", "", "name")
 		fs.StringVar(&spec.WorkflowType, "workflow-type", sessions.WorkflowType, "workflow type (only biometric_authentication)")
 		fs.StringVar(&features, "features", "LIVENESS,FACE_MATCH", "comma-separated: LIVENESS, FACE_MATCH, IP_ANALYSIS")
-		fs.StringVar(&spec.LivenessMethod, "liveness-method", "PASSIVE", "PASSIVE (FLASHING and ACTIVE_3D are not served by the hosted page yet)")
+		fs.StringVar(&spec.LivenessMethod, "liveness-method", "PASSIVE", "PASSIVE (one selfie), ACTIVE_3D (head turns) or FLASHING (screen colours)")
 		fs.IntVar(&fa, "face-match-approve", -1, "face-match score (0-100) at or above which a session is approved (default from the face engine's policy)")
 		fs.IntVar(&fd, "face-match-decline", -1, "face-match score below which it is declined; between the two it goes to review")
 		fs.IntVar(&la, "liveness-approve", -1, "liveness score at or above which liveness passes")
