@@ -27,6 +27,11 @@ type Config struct {
 	Detect              DetectConfig
 	Quality             QualityConfig
 	Policy              MatchPolicy
+	// EnrolJitter: enrolment describes each photo as the mean descriptor of this many randomly
+	// jittered (zoomed, rotated, shifted, mirrored) copies of the aligned face chip, as dlib
+	// allows; 0 means the default (10), negative disables. The jittering recognizers are
+	// created on first use, at most Workers of them.
+	EnrolJitter int
 }
 
 // DetectConfig tunes the detection cascade. See doc.go for how it runs.
@@ -66,7 +71,7 @@ type QualityConfig struct {
 	MinInterOcular float64 // FACE_TOO_SMALL: distance between the eye centres, px of the decoded image
 	MinBrightness  float64 // FACE_TOO_DARK: mean luma (0-255) of the face box
 	MaxBrightness  float64 // FACE_TOO_BRIGHT: mean luma (0-255) of the face box
-	MinSharpness   float64 // FACE_BLURRED: variance of the Laplacian of the face, resampled to 128x128 grey
+	MinSharpness   float64 // FACE_BLURRED: variance of the Laplacian of the face box resampled to 128x128 grey
 	MaxYaw         float64 // FACE_NOT_FRONTAL: |yaw| in degrees, estimated from the 5 landmarks
 	MaxRoll        float64 // FACE_NOT_FRONTAL: |roll| in degrees (eye line against horizontal)
 	MaxCutOff      float64 // FACE_CUT_OFF: fraction of the face box's width or height outside the frame
@@ -89,19 +94,19 @@ type MatchPolicy struct {
 // DefaultQuality returns the default quality thresholds (see README.md for their measurements).
 func DefaultQuality() QualityConfig {
 	return QualityConfig{
-		MinInterOcular: 20,
-		MinBrightness:  45,
+		MinInterOcular: 18,
+		MinBrightness:  30,
 		MaxBrightness:  215,
-		MinSharpness:   25,
-		MaxYaw:         30,
-		MaxRoll:        30,
+		MinSharpness:   6,
+		MaxYaw:         45,
+		MaxRoll:        40,
 		MaxCutOff:      0.15,
 	}
 }
 
 // DefaultPolicy returns the match bands calibrated on LFW View 1 pairsDevTrain (README.md).
 func DefaultPolicy() MatchPolicy {
-	return MatchPolicy{ApproveBelow: 0.5, DeclineAbove: 0.6}
+	return MatchPolicy{ApproveBelow: 0.53, DeclineAbove: 0.60}
 }
 
 // DefaultConfig returns the default configuration.
@@ -127,8 +132,9 @@ func DefaultConfig() Config {
 			MultipleFaceRatio: 0.7,
 			JPEGQuality:       95,
 		},
-		Quality: DefaultQuality(),
-		Policy:  DefaultPolicy(),
+		Quality:     DefaultQuality(),
+		Policy:      DefaultPolicy(),
+		EnrolJitter: 10,
 	}
 }
 
@@ -180,6 +186,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Quality.isZero() {
 		c.Quality = d.Quality
+	}
+	if c.EnrolJitter == 0 {
+		c.EnrolJitter = d.EnrolJitter
 	}
 	if c.Policy == (MatchPolicy{}) {
 		c.Policy = d.Policy

@@ -91,6 +91,9 @@ type AnalyzeOptions struct {
 	// MULTIPLE_FACES warning instead of failing with ErrMultipleFaces (for evaluation on
 	// photographs that are not selfies).
 	AllowMultipleFaces bool
+	// Jitter describes the face as enrolment does: the mean descriptor of Config.EnrolJitter
+	// jittered copies of the face chip (about EnrolJitter times slower).
+	Jitter bool
 }
 
 // Engine analyses, describes and matches faces with a pool of dlib recognizers. It is safe for
@@ -101,6 +104,11 @@ type Engine struct {
 	pool         chan *goface.Recognizer
 	recs         []*goface.Recognizer
 	slots        chan struct{} // Workers + QueueSize admission tokens
+	modelDir     string
+
+	jitterPool chan *goface.Recognizer // created on demand, at most Workers
+	jitterMu   sync.Mutex
+	jitterRecs []*goface.Recognizer
 
 	mu       sync.Mutex
 	closed   bool
@@ -128,6 +136,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg:          cfg,
 		modelVersion: version,
 		pool:         make(chan *goface.Recognizer, cfg.Workers),
+		jitterPool:   make(chan *goface.Recognizer, cfg.Workers),
+		modelDir:     dir,
 		slots:        make(chan struct{}, cfg.Workers+cfg.QueueSize),
 	}
 	for i := 0; i < cfg.Workers; i++ {
@@ -185,6 +195,12 @@ func (e *Engine) Close() error {
 		r.Close()
 	}
 	e.recs = nil
+	e.jitterMu.Lock()
+	for _, r := range e.jitterRecs {
+		r.Close()
+	}
+	e.jitterRecs = nil
+	e.jitterMu.Unlock()
 	return nil
 }
 
@@ -239,17 +255,94 @@ func (e *Engine) AnalyzeWith(ctx context.Context, data []byte, opts AnalyzeOptio
 		return nil, err
 	}
 	defer leave()
+	a, img, err := e.analyzePooled(ctx, data, p, opts)
+	if err != nil || !opts.Jitter || e.cfg.EnrolJitter <= 0 {
+		return a, err
+	}
+	if err := e.jitter(ctx, img, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// analyzePooled decodes and analyses on a recognizer from the pool.
+func (e *Engine) analyzePooled(ctx context.Context, data []byte, p probed, opts AnalyzeOptions) (*Analysis, *image.RGBA, error) {
 	rec, err := e.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { e.pool <- rec }()
-
 	img, err := decodeProbed(data, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return e.analyzeImage(ctx, rec, img, opts)
+	a, err := e.analyzeImage(ctx, rec, img, opts)
+	return a, img, err
+}
+
+// acquireJitter returns a jittering recognizer, creating one if fewer than Workers exist.
+func (e *Engine) acquireJitter(ctx context.Context) (*goface.Recognizer, error) {
+	select {
+	case r := <-e.jitterPool:
+		return r, nil
+	default:
+	}
+	e.jitterMu.Lock()
+	if len(e.jitterRecs) < e.cfg.Workers {
+		r, err := goface.NewRecognizerWithConfig(e.modelDir, 150, 0.25, e.cfg.EnrolJitter)
+		if err != nil {
+			e.jitterMu.Unlock()
+			return nil, newError(CodeInternal, ErrInternal, fmt.Errorf("loading the jittering recognizer: %w", err))
+		}
+		e.jitterRecs = append(e.jitterRecs, r)
+		e.jitterMu.Unlock()
+		return r, nil
+	}
+	e.jitterMu.Unlock()
+	select {
+	case r := <-e.jitterPool:
+		return r, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("face: waiting for a jittering recognizer: %w", ctx.Err())
+	}
+}
+
+// jitter replaces the analysis's descriptor by the jittered one, computed on a crop around the
+// face (so that it is the same face) at the resolution it was detected at.
+func (e *Engine) jitter(ctx context.Context, img *image.RGBA, a *Analysis) error {
+	r, err := e.acquireJitter(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { e.jitterPool <- r }()
+	b := a.Face.Box
+	crop := image.Rect(b.Min.X-b.Dx(), b.Min.Y-b.Dy(), b.Max.X+b.Dx(), b.Max.Y+b.Dy()).Intersect(img.Rect)
+	// Same scale rule as the first pass: faces narrower than ~100 px are enlarged (as small
+	// images are), wide ones reduced to ~150 px.
+	s := 150 / float64(max(1, b.Dx()))
+	if s > 1 {
+		s = math.Min(s, e.cfg.Detect.UpsampleFactor)
+	}
+	sub := resize(img, crop, max(1, int(math.Round(float64(crop.Dx())*s))), max(1, int(math.Round(float64(crop.Dy())*s))))
+	dets, err := e.recognize(r, sub, 1, false, "hog")
+	if err == nil && len(dets) == 0 {
+		dets, err = e.recognize(r, sub, 1, true, "cnn")
+	}
+	if err != nil {
+		return err
+	}
+	local := image.Rect(int(float64(b.Min.X-crop.Min.X)*s), int(float64(b.Min.Y-crop.Min.Y)*s), int(float64(b.Max.X-crop.Min.X)*s), int(float64(b.Max.Y-crop.Min.Y)*s))
+	best, bestIoU := -1, 0.3
+	for i, d := range dets {
+		if v := iou(d.box, local); v > bestIoU {
+			best, bestIoU = i, v
+		}
+	}
+	if best < 0 {
+		return nil // keep the plain descriptor
+	}
+	a.Face.Descriptor = dets[best].desc
+	return nil
 }
 
 // detection is one face found by dlib, mapped back to the full image.

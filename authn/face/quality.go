@@ -10,7 +10,7 @@ import (
 // yawGain converts the nose's sideways offset from the eyes' midpoint (in units of the
 // inter-ocular distance) to a yaw angle: yaw = atan(offset / yawGain). It was fitted on
 // Pointing'04 (tilt 0, |pan| <= 45 degrees), see README.md.
-const yawGain = 0.62
+const yawGain = 0.31
 
 // sharpSize is the side of the grey square the face box is resampled to before the Laplacian,
 // so that sharpness does not depend on the face's size in pixels.

@@ -51,7 +51,7 @@ func (e *Engine) Enroll(ctx context.Context, images [][]byte, opts EnrollOptions
 	var warnings []Warning
 	var keep *image.RGBA
 	for i, img := range images {
-		a, err := e.Analyze(ctx, img)
+		a, err := e.AnalyzeWith(ctx, img, AnalyzeOptions{Jitter: true})
 		if err != nil {
 			return nil, warnings, fmt.Errorf("face: enrol photo %d of %d: %w", i+1, len(images), err)
 		}

@@ -47,6 +47,7 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 	decline := fl.Float64("decline", 0, "decline-above distance to report (default: the engine's policy)")
 	limit := fl.Int("limit", 0, "use only the first N pairs of each kind (0: all)")
 	listFTA := fl.Bool("failures", false, "list the images that failed to acquire")
+	enrolSide := fl.Bool("enrol", false, "describe the first image of each pair as enrolment does (jittered descriptor), the second as login does")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -103,13 +104,18 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var systems []system
 	if engine != nil {
-		res, err := faceeval.Evaluate(ctx, pairs, faceeval.EngineDescriber(engine, *gate), opts)
+		eopts := opts
+		name := "engine"
+		if *enrolSide {
+			eopts.EnrolDescribe = faceeval.EngineDescriber(engine, *gate, true)
+			name += ", enrolment side jittered"
+		}
+		if *gate {
+			name += ", quality gate"
+		}
+		res, err := faceeval.Evaluate(ctx, pairs, faceeval.EngineDescriber(engine, *gate, false), eopts)
 		if err != nil {
 			return fmt.Errorf("eval faces: %w", err)
-		}
-		name := "engine"
-		if *gate {
-			name = "engine (quality gate)"
 		}
 		systems = append(systems, system{name, res})
 	}

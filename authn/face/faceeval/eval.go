@@ -25,9 +25,11 @@ type DescribeFunc func(ctx context.Context, img []byte) (face.Descriptor, error)
 // analysis is not Usable (a blocking quality or MULTIPLE_FACES warning) is a failure to acquire,
 // as in production; without it the dominant face is used regardless (photos that are not
 // selfies, such as LFW's, often have other people in them).
-func EngineDescriber(e *face.Engine, gate bool) DescribeFunc {
+//
+// With jitter set it describes as enrolment does (face.AnalyzeOptions.Jitter).
+func EngineDescriber(e *face.Engine, gate, jitter bool) DescribeFunc {
 	return func(ctx context.Context, img []byte) (face.Descriptor, error) {
-		a, err := e.AnalyzeWith(ctx, img, face.AnalyzeOptions{AllowMultipleFaces: true})
+		a, err := e.AnalyzeWith(ctx, img, face.AnalyzeOptions{AllowMultipleFaces: true, Jitter: jitter})
 		if err != nil {
 			return face.Descriptor{}, err
 		}
@@ -92,9 +94,12 @@ func (b *Baseline) Close() {
 
 // Options configures Evaluate.
 type Options struct {
-	Workers  int              // images described in parallel (default 1)
-	Policy   face.MatchPolicy // the bands whose operating points are reported (default face.DefaultPolicy())
-	Progress func(done, total int)
+	Workers int              // images described in parallel (default 1)
+	Policy  face.MatchPolicy // the bands whose operating points are reported (default face.DefaultPolicy())
+	// EnrolDescribe, if set, describes the first image of every pair (the enrolment side, as
+	// Engine.Enroll would); the second is described by the DescribeFunc (the login side).
+	EnrolDescribe DescribeFunc
+	Progress      func(done, total int)
 }
 
 // Failure is an image that failed to acquire.
@@ -130,19 +135,28 @@ func Evaluate(ctx context.Context, pairs []Pair, describe DescribeFunc, opts Opt
 	if opts.Policy == (face.MatchPolicy{}) {
 		opts.Policy = face.DefaultPolicy()
 	}
-	var paths []string
-	index := map[string]int{}
-	for _, p := range pairs {
-		for _, path := range []string{p.A, p.B} {
-			if _, ok := index[path]; !ok {
-				index[path] = len(paths)
-				paths = append(paths, path)
-			}
+	// Jobs: each distinct (image, side) to describe.
+	type job struct {
+		path  string
+		enrol bool
+	}
+	var jobs []job
+	index := map[job]int{}
+	distinct := map[string]bool{}
+	add := func(j job) {
+		distinct[j.path] = true
+		if _, ok := index[j]; !ok {
+			index[j] = len(jobs)
+			jobs = append(jobs, j)
 		}
 	}
-	descs := make([]face.Descriptor, len(paths))
-	errs := make([]error, len(paths))
-	jobs := make(chan int)
+	for _, p := range pairs {
+		add(job{p.A, opts.EnrolDescribe != nil})
+		add(job{p.B, false})
+	}
+	descs := make([]face.Descriptor, len(jobs))
+	errs := make([]error, len(jobs))
+	queue := make(chan int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := 0
@@ -151,33 +165,37 @@ func Evaluate(ctx context.Context, pairs []Pair, describe DescribeFunc, opts Opt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range jobs {
-				data, err := os.ReadFile(paths[i])
+			for i := range queue {
+				data, err := os.ReadFile(jobs[i].path)
 				if err != nil {
 					mu.Lock()
 					fatal = fmt.Errorf("faceeval: %w", err)
 					mu.Unlock()
 					continue
 				}
-				descs[i], errs[i] = describe(ctx, data)
+				if jobs[i].enrol {
+					descs[i], errs[i] = opts.EnrolDescribe(ctx, data)
+				} else {
+					descs[i], errs[i] = describe(ctx, data)
+				}
 				mu.Lock()
 				done++
 				if opts.Progress != nil {
-					opts.Progress(done, len(paths))
+					opts.Progress(done, len(jobs))
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 feed:
-	for i := range paths {
+	for i := range jobs {
 		select {
-		case jobs <- i:
+		case queue <- i:
 		case <-ctx.Done():
 			break feed
 		}
 	}
-	close(jobs)
+	close(queue)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("faceeval: %w", err)
@@ -186,20 +204,26 @@ feed:
 		return nil, fatal
 	}
 
-	r := &Result{Images: len(paths)}
+	r := &Result{Images: len(distinct)}
+	failed := map[string]string{}
 	for i, err := range errs {
 		if err == nil {
 			continue
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, face.ErrQueueFull) {
-			return nil, fmt.Errorf("faceeval: %s: %w", paths[i], err)
+			return nil, fmt.Errorf("faceeval: %s: %w", jobs[i].path, err)
 		}
-		r.FTA++
-		r.Failures = append(r.Failures, Failure{Path: paths[i], Code: face.Code(err)})
+		if _, dup := failed[jobs[i].path]; !dup {
+			failed[jobs[i].path] = face.Code(err)
+		}
 	}
+	for path, code := range failed {
+		r.Failures = append(r.Failures, Failure{Path: path, Code: code})
+	}
+	r.FTA = len(r.Failures)
 	sort.Slice(r.Failures, func(i, j int) bool { return r.Failures[i].Path < r.Failures[j].Path })
 	for _, p := range pairs {
-		a, b := index[p.A], index[p.B]
+		a, b := index[job{p.A, opts.EnrolDescribe != nil}], index[job{p.B, false}]
 		d := math.Inf(1)
 		if errs[a] == nil && errs[b] == nil {
 			d = face.Distance(descs[a], descs[b])
