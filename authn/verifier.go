@@ -1,8 +1,9 @@
 // Package authn decides whether a selfie authenticates a user: a Verifier takes the captured
-// frames and the user's face template and returns a Decision with its signals (face-match score
-// and distance, warnings, method). It is a library, testable without a server; the login pages
-// (authn/web) and later the Sessions API call it. Sub-packages hold the face engine
-// (authn/face) and the HTTP pages (authn/web).
+// frames and the user's face template and returns a Decision with its signals (liveness method
+// and score, face-match score and distance, warnings). It is a library, testable without a
+// server; the login pages (authn/web) and the Sessions API (authn/sessions) call it.
+// Sub-packages hold the face engine (authn/face), presentation-attack detection
+// (authn/liveness), the step-up policy (authn/risk) and the HTTP pages.
 package authn
 
 import (
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/liveness"
 )
 
 // Status is the verdict of a verification.
@@ -25,10 +27,26 @@ const (
 	Declined Status = "Declined"
 )
 
-// Methods that can run.
+// Methods that can run: a face match alone (no liveness model configured) or with a liveness
+// method of authn/liveness.
 const (
 	MethodFaceMatch = "FACE_MATCH"
 )
+
+// RFC 8176 amr values the Verifier proves: "face" for the face match, "user" for the user
+// presence an active challenge (head turn, colour flashes) demonstrates.
+const (
+	AMRFace = "face"
+	AMRUser = "user"
+)
+
+// Liveness is the liveness signal of a decision.
+type Liveness struct {
+	Method   string   `json:"method"`
+	Score    int      `json:"score"` // 0-100
+	Live     bool     `json:"live"`
+	Warnings []string `json:"warnings,omitempty"`
+}
 
 // FaceMatch is the face-match signal.
 type FaceMatch struct {
@@ -42,6 +60,7 @@ type FaceMatch struct {
 type Decision struct {
 	Status    Status         `json:"status"`
 	Method    string         `json:"method"`
+	Liveness  *Liveness      `json:"liveness,omitempty"`
 	FaceMatch *FaceMatch     `json:"face_match,omitempty"`
 	Warnings  []face.Warning `json:"warnings,omitempty"`
 	// Reason is a short human explanation for a decline ("no face found", "not a match").
@@ -56,14 +75,20 @@ type Decision struct {
 // Verifier runs the face pipeline against a template.
 type Verifier struct {
 	Engine *face.Engine
+	// Passive, when set, runs PASSIVE liveness on every single-frame verification: a selfie is
+	// approved only if it is live and matches.
+	Passive *liveness.Passive
 }
 
 // Verify checks one selfie frame against the template. Bad images and failed checks are
 // Declined decisions, not errors; the error is for failures of the system itself (cancelled
 // context, full queue, model failure).
-func (v *Verifier) Verify(ctx context.Context, frames [][]byte, tmpl *face.Template) (Decision, error) {
+func (v *Verifier) Verify(ctx context.Context, frames [][]byte, tmpl *face.Template) (d Decision, err error) {
 	start := time.Now()
-	d := Decision{Method: MethodFaceMatch, Status: Declined}
+	d = Decision{Method: MethodFaceMatch, Status: Declined}
+	if v.Passive != nil {
+		d.Method = string(liveness.MethodPassive)
+	}
 	defer func() { d.Elapsed = time.Since(start) }()
 	if len(frames) == 0 {
 		d.Reason, d.Code = "no image was sent", "NO_IMAGE"
@@ -95,18 +120,86 @@ func (v *Verifier) Verify(ctx context.Context, frames [][]byte, tmpl *face.Templ
 		}
 		return d, nil
 	}
-	m := v.Engine.Match(tmpl, a.Face.Descriptor)
+	live := true
+	if v.Passive != nil {
+		res, err := v.Passive.Check(ctx, a.Image, a.Face.Box)
+		if err != nil {
+			return d, fmt.Errorf("verify: passive liveness: %w", err)
+		}
+		d.Liveness = livenessSignal(res)
+		live = res.Live
+	}
+	v.match(&d, tmpl, a.Face.Descriptor, live, []string{AMRFace})
+	return d, nil
+}
+
+// VerifyChallenge checks the answer to an ACTIVE_3D or FLASHING challenge (the burst of frames
+// with their capture times) and matches the most frontal frame against the template. A request
+// the challenge rejects (unknown, expired or replayed challenge, malformed burst) is a Declined
+// decision whose Code says why, with the liveness error returned too so the caller can answer
+// 400; model and context failures are returned as errors with an empty Code.
+func (v *Verifier) VerifyChallenge(ctx context.Context, ch *liveness.Challenger, id string, frames []liveness.Frame, tmpl *face.Template) (d Decision, err error) {
+	start := time.Now()
+	d = Decision{Status: Declined}
+	defer func() { d.Elapsed = time.Since(start) }()
+	if tmpl == nil || len(tmpl.Descriptors) == 0 {
+		d.Reason, d.Code = "no enrolled face to compare with", "NO_REFERENCE_IMAGE"
+		return d, nil
+	}
+	res, err := ch.Verify(ctx, id, frames, tmpl)
+	d.Method = string(res.Method)
+	d.Liveness = livenessSignal(res)
+	if err != nil {
+		if errors.Is(err, liveness.ErrInvalidInput) || errors.Is(err, liveness.ErrChallenge) {
+			d.Code, d.Reason = liveness.Code(err), "the challenge answer was refused"
+			return d, err
+		}
+		return d, fmt.Errorf("verify challenge: %w", err)
+	}
+	if res.Probe == nil {
+		d.Code, d.Reason = firstWarning(res, "NO_FACE_DETECTED"), "no usable face in the frames"
+		return d, nil
+	}
+	v.match(&d, tmpl, res.Probe.Face.Descriptor, res.Live, []string{AMRFace, AMRUser})
+	return d, nil
+}
+
+// match fills the face-match signal and the verdict: approved only when live and in the approve
+// band.
+func (v *Verifier) match(d *Decision, tmpl *face.Template, desc face.Descriptor, live bool, amr []string) {
+	m := v.Engine.Match(tmpl, desc)
 	d.FaceMatch = &FaceMatch{Score: m.Score, Similarity: m.Similarity, Distance: m.Distance, Band: string(m.Band)}
-	switch m.Band {
-	case face.BandApprove:
+	switch {
+	case !live:
+		d.Status = Declined
+		d.Code = "LIVENESS_FACE_ATTACK"
+		if d.Liveness != nil && len(d.Liveness.Warnings) > 0 {
+			d.Code = d.Liveness.Warnings[0]
+		}
+		d.Reason = "the liveness check failed (" + d.Code + ")"
+	case m.Band == face.BandApprove:
 		d.Status = Approved
-		d.AMR = []string{"face"}
-	case face.BandReview:
+		d.AMR = amr
+	case m.Band == face.BandReview:
 		d.Status, d.Code, d.Reason = Review, "LOW_FACE_MATCH_SIMILARITY", "the face is not a clear match"
 	default:
-		d.Code, d.Reason = "FACE_MATCH_DECLINED", "the face does not match the enrolled face"
+		d.Status, d.Code, d.Reason = Declined, "FACE_MATCH_DECLINED", "the face does not match the enrolled face"
 	}
-	return d, nil
+}
+
+func livenessSignal(r liveness.Result) *Liveness {
+	l := &Liveness{Method: string(r.Method), Score: r.Score, Live: r.Live}
+	for _, w := range r.Warnings {
+		l.Warnings = append(l.Warnings, w.Code)
+	}
+	return l
+}
+
+func firstWarning(r liveness.Result, def string) string {
+	if len(r.Warnings) > 0 {
+		return r.Warnings[0].Code
+	}
+	return def
 }
 
 // isSystemError separates failures of the service from failures of the image.

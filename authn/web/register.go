@@ -10,6 +10,7 @@ import (
 
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/store"
 	"github.com/visage-idp/visage/templates"
@@ -86,6 +87,20 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acct := Account{Username: r.FormValue("username"), DisplayName: r.FormValue("display_name"), Email: r.FormValue("email")}
+	if s.passive != nil {
+		// Enrolment from the camera must be live too: a printed photo must not become anybody's face.
+		if a, err := s.engine.Analyze(ctx, img); err == nil && a.Usable() {
+			res, err := s.passive.Check(ctx, a.Image, a.Face.Box)
+			if err != nil {
+				s.internalJSON(w, r, "enrol liveness", err)
+				return
+			}
+			if !res.Live {
+				writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: liveness.CodeFaceAttack, Message: "The selfie did not pass the liveness check. Use the camera, in good light."})
+				return
+			}
+		}
+	}
 	u, err := Enrol(ctx, s.store, s.engine, s.keys, acct, [][]byte{img}, s.cfg.KeepEnrolmentImage, s.now)
 	switch {
 	case err == nil:

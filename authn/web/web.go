@@ -28,6 +28,7 @@ import (
 
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/static"
@@ -76,7 +77,12 @@ type Deps struct {
 	Engine   *face.Engine
 	Keys     *face.KeyRing
 	Tor, VPN *risk.List // address lists; nil means empty
-	Log      *slog.Logger
+	// Passive runs PASSIVE liveness on every selfie; Challenger issues and verifies the
+	// ACTIVE_3D and FLASHING challenges. Without them the pages match faces only and refuse
+	// sign-ins that need an active challenge.
+	Passive    *liveness.Passive
+	Challenger *liveness.Challenger
+	Log        *slog.Logger
 }
 
 // Server holds the dependencies of the pages.
@@ -87,6 +93,8 @@ type Server struct {
 	engine   *face.Engine
 	keys     *face.KeyRing
 	verifier *authn.Verifier
+	passive  *liveness.Passive
+	chall    *liveness.Challenger
 	cookies  *sessions.CookieStore
 	devices  *risk.DeviceCookies
 	tor, vpn *risk.List
@@ -106,7 +114,7 @@ func New(cfg Config, d Deps) *Server {
 		d.VPN, _ = risk.OpenList("", d.Log)
 	}
 	return &Server{cfg: cfg, provider: d.Provider, store: d.Store, engine: d.Engine, keys: d.Keys,
-		verifier: &authn.Verifier{Engine: d.Engine}, cookies: cs, devices: risk.NewDeviceCookies(cfg.DeviceHashKey, cfg.DeviceBlockKey, cfg.DeviceTTL, cfg.Secure),
+		verifier: &authn.Verifier{Engine: d.Engine, Passive: d.Passive}, passive: d.Passive, chall: d.Challenger, cookies: cs, devices: risk.NewDeviceCookies(cfg.DeviceHashKey, cfg.DeviceBlockKey, cfg.DeviceTTL, cfg.Secure),
 		tor: d.Tor, vpn: d.VPN, metrics: NewMetrics(), log: d.Log, now: func() time.Time { return time.Now().UTC() }}
 }
 
@@ -123,6 +131,8 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", s.loginSubmit)
 	mux.HandleFunc("GET /login/selfie", s.selfiePage)
 	mux.HandleFunc("POST /login/selfie", s.selfieSubmit)
+	mux.HandleFunc("POST /login/challenge", s.challengeIssue)
+	mux.HandleFunc("POST /login/liveness", s.challengeSubmit)
 	mux.HandleFunc("GET /register", s.registerPage)
 	mux.HandleFunc("POST /register", s.registerSubmit)
 	mux.HandleFunc("GET /consent", s.consentPage)
@@ -388,9 +398,16 @@ func (s *Server) selfiePage(w http.ResponseWriter, r *http.Request) {
 		}
 		method = a.decision.Method
 	}
-	d := templates.SelfieData{Title: "Take a selfie", Intro: "Look at the camera. Your face is your password.",
-		PostURL: "/login/selfie", AuthRequestID: lr.ID, CSRF: csrfToken(sess), Username: str(sess, "username"), Method: method}
+	csrf := csrfToken(sess)
 	s.save(w, r, sess)
+	if method == risk.MethodActive || method == risk.MethodFlashing {
+		s.render(w, r, http.StatusOK, templates.LivenessPage(templates.LivenessData{Title: "Prove you are there",
+			Intro: "This sign-in needs a short live check: follow the instructions on screen.", Method: method,
+			ChallengeURL: "/login/challenge", PostURL: "/login/liveness", AuthRequestID: lr.ID, CSRF: csrf, Username: str(sess, "username")}))
+		return
+	}
+	d := templates.SelfieData{Title: "Take a selfie", Intro: "Look at the camera. Your face is your password.",
+		PostURL: "/login/selfie", AuthRequestID: lr.ID, CSRF: csrf, Username: str(sess, "username"), Method: method}
 	s.render(w, r, http.StatusOK, templates.SelfiePage(d))
 }
 
@@ -453,26 +470,37 @@ func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusTooManyRequests, verdict{Status: string(authn.Declined), Code: "ACCOUNT_LOCKED", Message: msg})
 		return
 	}
-	var tmpl *face.Template
-	t, err := s.store.GetTemplate(ctx, userID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	tmpl, err := s.template(ctx, userID)
+	if err != nil {
 		s.internalJSON(w, r, "load template", err)
 		return
-	}
-	if err == nil {
-		if tmpl, err = s.keys.Open(t.Sealed); err != nil {
-			// A template that does not decrypt is a server fault, never a silent mismatch.
-			s.internalJSON(w, r, "open template", err)
-			return
-		}
 	}
 	d, err := s.verify(ctx, a.decision.Method, [][]byte{img}, tmpl)
 	if err != nil {
 		s.internalJSON(w, r, "verify", err)
 		return
 	}
+	s.conclude(w, r, sess, lr, userID, a, d, false)
+}
+
+// template loads and opens the user's template; nil if the user has none. A template that does
+// not decrypt is a server fault, never a silent mismatch.
+func (s *Server) template(ctx context.Context, userID string) (*face.Template, error) {
+	t, err := s.store.GetTemplate(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return s.keys.Open(t.Sealed)
+}
+
+// conclude records a verification's outcome (attempt, audit) and, when approved, binds the
+// device, opens the SSO session and sends the browser on.
+func (s *Server) conclude(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, userID string, a assessment, d authn.Decision, badRequest bool) {
+	ctx := r.Context()
 	now := s.now()
-	if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: ip, Success: d.Status == authn.Approved, At: now}); err != nil {
+	if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: a.signals.IP.String(), Success: d.Status == authn.Approved, At: now}); err != nil {
 		s.internalJSON(w, r, "record attempt", err)
 		return
 	}
@@ -483,11 +511,16 @@ func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
 	s.audit(ctx, a, lr, userID, outcome)
 	s.log.InfoContext(ctx, "selfie sign-in", "user", userID, "method", a.decision.Method, "status", d.Status, "code", d.Code, "elapsed_ms", d.Elapsed.Milliseconds())
 	if d.Status != authn.Approved {
-		writeJSON(w, http.StatusOK, declined(d))
+		status := http.StatusOK
+		if badRequest {
+			status = http.StatusBadRequest
+		}
+		writeJSON(w, status, declined(d))
 		return
 	}
 	deviceID := a.deviceID
 	if deviceID == "" {
+		var err error
 		if deviceID, err = s.devices.Issue(w, ""); err != nil {
 			s.internalJSON(w, r, "device cookie", err)
 			return
@@ -505,6 +538,7 @@ func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
 	sess.Values["sid"] = auth.SessionID
 	delete(sess.Values, "login_req")
 	delete(sess.Values, "login_user")
+	delete(sess.Values, "challenge")
 	next, err := s.complete(ctx, lr, auth)
 	if err != nil {
 		s.internalJSON(w, r, "complete login", err)

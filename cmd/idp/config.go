@@ -32,6 +32,8 @@ type Config struct {
 	MaxImageBytes int64 `yaml:"max_image_bytes"` // VISAGE_MAX_IMAGE_BYTES
 	KeepImages    bool  `yaml:"keep_images"`     // VISAGE_KEEP_IMAGES: keep the enrolment photo, sealed, in the template
 
+	LivenessThreshold float64 `yaml:"liveness_threshold"` // VISAGE_LIVENESS_THRESHOLD: fused MiniFASNet real-face probability (0 = the measured default)
+
 	SessionTTL    time.Duration `yaml:"session_ttl"`    // VISAGE_SESSION_TTL
 	MaxFailures   int           `yaml:"max_failures"`   // VISAGE_MAX_FAILURES
 	FailureWindow time.Duration `yaml:"failure_window"` // VISAGE_FAILURE_WINDOW
@@ -133,6 +135,13 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	setInt("VISAGE_FACE_WORKERS", &cfg.FaceWorkers)
 	setInt64("VISAGE_MAX_IMAGE_BYTES", &cfg.MaxImageBytes)
 	setBool("VISAGE_KEEP_IMAGES", &cfg.KeepImages)
+	if v, ok := env("VISAGE_LIVENESS_THRESHOLD"); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("VISAGE_LIVENESS_THRESHOLD=%q: want a number between 0 and 1", v))
+		}
+		cfg.LivenessThreshold = f
+	}
 	setDur("VISAGE_SESSION_TTL", &cfg.SessionTTL)
 	setInt("VISAGE_MAX_FAILURES", &cfg.MaxFailures)
 	setDur("VISAGE_FAILURE_WINDOW", &cfg.FailureWindow)
@@ -198,6 +207,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxImageBytes < 10<<10 || c.MaxImageBytes > 20<<20 {
 		errs = append(errs, fmt.Errorf("max_image_bytes %d: want 10 KiB to 20 MiB", c.MaxImageBytes))
+	}
+	if c.LivenessThreshold < 0 || c.LivenessThreshold >= 1 {
+		errs = append(errs, errors.New("liveness_threshold: want 0 (default) or a probability below 1"))
 	}
 	if c.MaxFailures < 1 {
 		errs = append(errs, errors.New("max_failures: must be at least 1"))

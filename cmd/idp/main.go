@@ -24,6 +24,7 @@ commands:
   devices   list|revoke --username U        a user's trusted devices (revoke: next sign-in needs a selfie)
   audit     list [--username U]             step-up decisions with their inputs
   eval      faces --images DIR [--pairs F]  face-match accuracy (EER, TAR at FAR)
+  eval      liveness --bonafide D --attack D  presentation-attack detection (APCER, BPCER, EER)
   bench     faces [--workers N]             face pipeline latency and throughput
 
 Every command reads the configuration file given by --config (or VISAGE_CONFIG) and the
@@ -67,13 +68,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if name != "faces" {
-			return fmt.Errorf("%s: unknown target %q (want faces)", cmd, name)
-		}
-		if cmd == "eval" {
+		switch {
+		case cmd == "eval" && name == "faces":
 			return runEvalFaces(ctx, more, stdout)
+		case cmd == "eval" && name == "liveness":
+			return runEvalLiveness(ctx, more, stdout)
+		case cmd == "bench" && name == "faces":
+			return runBenchFaces(ctx, more, stdout)
 		}
-		return runBenchFaces(ctx, more, stdout)
+		return fmt.Errorf("%s: unknown target %q (eval: faces or liveness; bench: faces)", cmd, name)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

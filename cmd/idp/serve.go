@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/authn/web"
 	"github.com/visage-idp/visage/oidc"
@@ -81,8 +82,19 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	go tor.Watch(ctx, cfg.ListReload)
 	go vpn.Watch(ctx, cfg.ListReload)
 
+	passive, err := liveness.NewPassive(liveness.PassiveConfig{ModelsDir: cfg.ModelsDir, Threshold: cfg.LivenessThreshold})
+	if err != nil {
+		return fmt.Errorf("passive liveness: %w", err)
+	}
+	defer passive.Close()
+	challenger, err := liveness.NewChallenger(liveness.ChallengerConfig{Engine: engine, Passive: passive, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("liveness challenges: %w", err)
+	}
+
 	mux := http.NewServeMux()
-	web.New(wc, web.Deps{Provider: provider, Store: a.store, Engine: engine, Keys: keys, Tor: tor, VPN: vpn, Log: a.log}).Routes(mux)
+	web.New(wc, web.Deps{Provider: provider, Store: a.store, Engine: engine, Keys: keys, Tor: tor, VPN: vpn,
+		Passive: passive, Challenger: challenger, Log: a.log}).Routes(mux)
 	if cfg.Demo {
 		demorp.New(cfg.Issuer, a.secrets.CookieHashKey, a.secrets.CookieBlockKey, secure, a.log).Routes(mux)
 	}
