@@ -211,7 +211,7 @@ func TestSessionFlows(t *testing.T) {
 			if tc.wantStatus == store.StatusApproved && len(codes) != 0 {
 				t.Errorf("approved with warnings %v", codes)
 			}
-			if fm := d.FaceMatches; len(fm) == 1 && tc.wantStatus == store.StatusApproved && fm[0].Score < 84 {
+			if fm, w := d.FaceMatches, e.wf(tc.workflow); len(fm) == 1 && tc.wantStatus == store.StatusApproved && fm[0].Score < float64(w.FaceMatchApprove) {
 				t.Errorf("approved with face match score %v", fm[0].Score)
 			}
 			if tc.enrol != nil && (len(d.FaceMatches) != 1 || d.FaceMatches[0].ReferenceSource != "enrolled") {

@@ -320,3 +320,12 @@ func (e *env) createSession(body map[string]any) CreateResponse {
 	}
 	return decode[CreateResponse](e.t, b)
 }
+
+func (e *env) wf(id string) store.Workflow {
+	e.t.Helper()
+	w, err := e.st.GetWorkflow(e.ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return w
+}
