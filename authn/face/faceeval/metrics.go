@@ -49,7 +49,7 @@ func Compute(genuine, impostor []float64, approve, decline float64) Metrics {
 		return m
 	}
 	far := func(t float64) float64 { return float64(below(im, t)) / ni }
-	frr := func(t float64) float64 { return 1 - float64(below(g, t))/ng }
+	frr := func(t float64) float64 { return float64(len(g)-below(g, t)) / ng }
 	acc := func(t float64) float64 { return (float64(below(g, t)) + float64(len(im)-below(im, t))) / (ng + ni) }
 
 	// EER: over every candidate threshold, the one where FAR and FRR are closest.
@@ -76,13 +76,13 @@ func Compute(genuine, impostor []float64, approve, decline float64) Metrics {
 		} else {
 			thr = im[k]
 		}
-		return 1 - frr(thr), thr
+		return float64(below(g, thr)) / ng, thr
 	}
 	m.TAR1e2, m.Threshold1e2 = tarAt(1e-2)
 	m.TAR1e3, m.Threshold1e3 = tarAt(1e-3)
 	m.Accuracy, m.ApproveFAR, m.ApproveFRR = acc(approve), far(approve), frr(approve)
 	m.DeclineFAR = float64(atMost(im, decline)) / ni
-	m.DeclineFRR = 1 - float64(atMost(g, decline))/ng
+	m.DeclineFRR = float64(len(g)-atMost(g, decline)) / ng
 	m.ReviewGenuine = float64(atMost(g, decline)-below(g, approve)) / ng
 	m.ReviewImpostor = float64(atMost(im, decline)-below(im, approve)) / ni
 	m.AccuracyAt06 = acc(0.6)

@@ -122,7 +122,7 @@ func FolderPairs(dir string, opts FolderOptions) ([]Pair, error) {
 	var pairs []Pair
 	person := 0
 	for _, e := range entries {
-		if !e.IsDir() {
+		if st, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !st.IsDir() { // follows links
 			continue
 		}
 		files, err := os.ReadDir(filepath.Join(dir, e.Name()))
