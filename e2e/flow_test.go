@@ -267,6 +267,17 @@ func TestSelfieCodeFlow(t *testing.T) {
 		t.Fatalf("prompt=none after logout: %s, want error=login_required", res.FinalURL)
 	}
 	_ = c4
+
+	// 7. Signed out, but the same browser (device cookie) on the same network: the username is
+	// enough, the camera is not opened, and the ID token says why.
+	e := r.authorize()
+	res = signIn(t, e.url, video, r.srv.URL+"/callback", "aaron", profile)
+	if !slices.Equal(res.Steps, []string{"username"}) {
+		t.Fatalf("known device sign-in steps = %v, want only the username", res.Steps)
+	}
+	if _, c := r.exchange(t, codeFrom(t, res, e), e); c.ACR != "urn:visage:acr:device" || !slices.Equal(c.AMR, []string{"device"}) {
+		t.Fatalf("known device ID token acr/amr = %s/%v", c.ACR, c.AMR)
+	}
 }
 
 // TestImpostorGetsNoCode: a photo of a different person must not yield a code.
