@@ -573,8 +573,8 @@ func (e *Engine) refine(rec *goface.Recognizer, img *image.RGBA, dom detection) 
 		return dom, false, nil
 	}
 	s := math.Min(1, 150/float64(max(1, b.Dx())))
-	sub := resize(img, crop, max(1, int(math.Round(float64(crop.Dx())*s))), max(1, int(math.Round(float64(crop.Dy())*s))))
-	dets, err := e.recognize(rec, sub, 1, false, dom.detector)
+	sub := toRGBA(img.SubImage(crop)) // recognize scales it by s and maps the faces back
+	dets, err := e.recognize(rec, sub, s, false, dom.detector)
 	if err != nil {
 		return dom, false, err
 	}

@@ -539,3 +539,49 @@ func TestNewEngineMissingModels(t *testing.T) {
 		t.Fatal("NewEngine on an empty folder succeeded")
 	}
 }
+
+// TestLargeFrames puts an LFW face, enlarged, on big grey canvases: the first HOG pass runs on
+// a 480 px copy, so a small face needs the second pass at up to 1024 px, and a face under 100 px
+// in the pass that found it is described again on a full-resolution crop.
+func TestLargeFrames(t *testing.T) {
+	e := testEngine(t)
+	src := decodeFile(t, lfw(t, "Aaron_Peirsol", 1))
+	ref := analyze(t, e, encJPEG(t, src))
+	for _, tc := range []struct {
+		name          string
+		canvas, scale int // canvas width (4:3), face photo size
+		detector      string
+		refined       bool
+	}{
+		{"face found in the 480 px pass, refined", 1600, 700, "hog", true},
+		{"face found in the second pass, refined", 2000, 425, "hog-full", true},
+		{"face large enough, not refined", 1280, 900, "hog", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			canvas := image.NewRGBA(image.Rect(0, 0, tc.canvas, tc.canvas*3/4))
+			for i := range canvas.Pix {
+				canvas.Pix[i] = 120
+			}
+			paste(canvas, resize(src, src.Rect, tc.scale, tc.scale), image.Pt((tc.canvas-tc.scale)/2, (canvas.Rect.Dy()-tc.scale)/2))
+			a := analyze(t, e, encJPEG(t, canvas))
+			if a.Detector != tc.detector || a.Refined != tc.refined {
+				t.Errorf("detector %q refined %v, want %q %v (face box %v)", a.Detector, a.Refined, tc.detector, tc.refined, a.Face.Box)
+			}
+			if d := Distance(ref.Face.Descriptor, a.Face.Descriptor); d > 0.2 {
+				t.Errorf("descriptor %.3f away from the original photo's", d)
+			}
+			k := float64(tc.scale) / 250
+			at := image.Pt((tc.canvas-tc.scale)/2, (canvas.Rect.Dy()-tc.scale)/2)
+			wantW := float64(ref.Face.Box.Dx()) * k
+			if got := float64(a.Face.Box.Dx()); got < 0.8*wantW || got > 1.25*wantW {
+				t.Errorf("face box width %.0f, want about %.0f", got, wantW)
+			}
+			for i, p := range a.Face.Landmarks {
+				want := image.Pt(at.X+int(float64(ref.Face.Landmarks[i].X)*k), at.Y+int(float64(ref.Face.Landmarks[i].Y)*k))
+				if math.Hypot(float64(p.X-want.X), float64(p.Y-want.Y)) > 0.05*wantW {
+					t.Errorf("landmark %d at %v, want near %v", i, p, want)
+				}
+			}
+		})
+	}
+}
