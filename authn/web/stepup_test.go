@@ -70,6 +70,12 @@ const (
 )
 
 func newStepEnv(t *testing.T, tweak func(*Config)) *stepEnv {
+	return newStepEnvWith(t, tweak, false)
+}
+
+// newStepEnvWith optionally loads the liveness models (PASSIVE on every selfie, and the
+// ACTIVE_3D/FLASHING challenger).
+func newStepEnvWith(t *testing.T, tweak func(*Config), withLiveness bool) *stepEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -106,7 +112,11 @@ func newStepEnv(t *testing.T, tweak func(*Config)) *stepEnv {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	w := New(cfg, Deps{Provider: p, Store: st, Engine: testEngine(t), Keys: keys, Tor: tor, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	deps := Deps{Provider: p, Store: st, Engine: testEngine(t), Keys: keys, Tor: tor, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if withLiveness {
+		deps.Passive, deps.Challenger = testLiveness(t)
+	}
+	w := New(cfg, deps)
 	mux := http.NewServeMux()
 	w.Routes(mux)
 	mux.Handle("/", p.Handler())

@@ -50,6 +50,7 @@ type Config struct {
 	FailureWindow                 time.Duration // sliding window for both
 	MaxUploadBytes                int64         // whole request body limit for selfie posts
 	KeepEnrolmentImage            bool          // keep the enrolment photo (sealed) in the template
+	ReenrolWindow                 time.Duration // re-enrolment is allowed this long after a selfie sign-in
 
 	Policy         risk.Policy
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
@@ -61,7 +62,7 @@ type Config struct {
 // DefaultConfig returns the documented defaults (keys must still be set).
 func DefaultConfig() Config {
 	return Config{SessionTTL: 12 * time.Hour, MaxFailures: 5, MaxIPFailures: 20, FailureWindow: 15 * time.Minute, MaxUploadBytes: 3 << 20,
-		DeviceTTL: 400 * 24 * time.Hour, Policy: risk.DefaultPolicy(), KnownIPWindow: 90 * 24 * time.Hour, IPv4Bits: 24, IPv6Bits: 64}
+		DeviceTTL: 400 * 24 * time.Hour, ReenrolWindow: 5 * time.Minute, Policy: risk.DefaultPolicy(), KnownIPWindow: 90 * 24 * time.Hour, IPv4Bits: 24, IPv6Bits: 64}
 }
 
 // Store is what the pages need from the storage backend.
@@ -140,6 +141,9 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /logged-out", s.loggedOut)
 	mux.HandleFunc("GET /account/devices", s.devicesPage)
 	mux.HandleFunc("POST /account/devices/forget", s.forgetDevice)
+	mux.HandleFunc("GET /account/reenrol", s.reenrolPage)
+	mux.HandleFunc("POST /account/reenrol/challenge", s.reenrolChallenge)
+	mux.HandleFunc("POST /account/reenrol", s.reenrolSubmit)
 	mux.Handle("GET /metrics", s.metrics)
 }
 
