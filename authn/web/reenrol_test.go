@@ -28,7 +28,9 @@ var (
 // testLiveness loads the passive models once and gives each environment its own challenger.
 func testLiveness(t *testing.T) (*liveness.Passive, *liveness.Challenger) {
 	t.Helper()
-	livenessOnce.Do(func() { passive, livenessErr = liveness.NewPassive(liveness.PassiveConfig{ModelsDir: testenv.ModelsDir(t)}) })
+	livenessOnce.Do(func() {
+		passive, livenessErr = liveness.NewPassive(liveness.PassiveConfig{ModelsDir: testenv.ModelsDir(t)})
+	})
 	if livenessErr != nil {
 		t.Fatalf("passive liveness: %v", livenessErr)
 	}
@@ -228,4 +230,3 @@ func TestReenrolmentGates(t *testing.T) {
 		t.Fatalf("after a sign-in without a selfie: %d", status)
 	}
 }
-
