@@ -47,6 +47,7 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 	decline := fl.Float64("decline", 0, "decline-above distance to report (default: the engine's policy)")
 	limit := fl.Int("limit", 0, "use only the first N pairs of each kind (0: all)")
 	listFTA := fl.Bool("failures", false, "list the images that failed to acquire")
+	study := fl.Int("quality-study", 0, "instead of the evaluation: degrade the second photo of this many genuine pairs (blur, dark, bright, small, cut off, rolled) and print how the quality measure and the match suffer")
 	enrolSide := fl.Bool("enrol", false, "describe the first image of each pair as enrolment does (jittered descriptor), the second as login does")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -97,6 +98,23 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("eval faces: decline threshold %.3f below approve threshold %.3f", policy.DeclineAbove, policy.ApproveBelow)
 	}
 	opts := faceeval.Options{Workers: max(1, *workers), Policy: policy}
+	if *study > 0 {
+		if engine == nil {
+			return errors.New("eval faces: --quality-study needs the engine, not --baseline")
+		}
+		rows, err := faceeval.QualityStudy(ctx, engine, pairs, *study, opts.Workers, policy)
+		if err != nil {
+			return fmt.Errorf("eval faces: %w", err)
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(rows)
+		}
+		fmt.Fprintf(stdout, "%-7s %5s %9s  %-17s %6s %6s %6s  %8s  %8s %8s\n", "defect", "level", "found", "measure", "p10", "median", "p90", "dist med", "approved", "not decl")
+		for _, r := range rows {
+			fmt.Fprintf(stdout, "%-7s %5.2f %4d/%-4d  %-17s %6.1f %6.1f %6.1f  %8.3f  %8.3f %8.3f\n", r.Degradation, r.Level, r.Found, r.N, r.Measure, r.P10, r.Median, r.P90, r.DistanceMedian, r.Approved, r.NotDeclined)
+		}
+		return nil
+	}
 
 	type system struct {
 		name string

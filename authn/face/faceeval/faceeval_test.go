@@ -244,3 +244,48 @@ func TestBench(t *testing.T) {
 		t.Error("no images accepted")
 	}
 }
+
+// TestQualityStudy runs the calibration study on two pairs: each defect must move its measure
+// the right way and never improve the match.
+func TestQualityStudy(t *testing.T) {
+	e, err := face.NewEngine(face.Config{ModelsDir: testenv.ModelsDir(t), Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pairs, err := ReadLFWPairs(testenv.Path(t, "lfw-view1", "pairsDevTrain.txt"), testenv.Path(t, "lfw-view1", "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := QualityStudy(context.Background(), e, pairs, 2, 2, face.DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]StudyRow{}
+	last := map[string]StudyRow{}
+	for _, r := range rows {
+		if _, ok := first[r.Degradation]; !ok {
+			first[r.Degradation] = r
+		}
+		last[r.Degradation] = r
+		if r.N != 2 {
+			t.Errorf("%s %.2f: %d probes, want 2", r.Degradation, r.Level, r.N)
+		}
+	}
+	if len(first) != len(Degradations()) {
+		t.Fatalf("%d degradations in the rows", len(first))
+	}
+	for name, dir := range map[string]float64{"blur": -1, "dark": -1, "bright": +1, "small": -1, "cut": +1, "roll": +1} {
+		f, l := first[name], last[name]
+		if f.Found != 2 {
+			t.Errorf("%s: undegraded photos not found", name)
+			continue
+		}
+		if l.Found > 0 && (l.Median-f.Median)*dir <= 0 {
+			t.Errorf("%s: measure went from %.2f to %.2f, want a move of sign %+.0f", name, f.Median, l.Median, dir)
+		}
+		if l.DistanceMedian < f.DistanceMedian-0.02 {
+			t.Errorf("%s: the strongest defect improved the match (%.3f -> %.3f)", name, f.DistanceMedian, l.DistanceMedian)
+		}
+	}
+}
