@@ -41,6 +41,10 @@ type sessionsDeps struct {
 	Keys                          *face.KeyRing
 	Issuer                        string
 	CookieHashKey, CookieBlockKey []byte
+	// Passive and Challenger, when set, are the liveness checkers serve already runs for the
+	// login; otherwise mountSessions makes its own (closed when ctx ends).
+	Passive    *liveness.Passive
+	Challenger *liveness.Challenger
 }
 
 // sessionsSettings are the Sessions API settings, read from VISAGE_SESSIONS_* variables.
@@ -112,29 +116,40 @@ func mountSessions(ctx context.Context, mux *http.ServeMux, d sessionsDeps) erro
 		return err
 	}
 	issuer := strings.TrimSuffix(d.Issuer, "/")
-	passive, err := liveness.NewPassive(liveness.PassiveConfig{ModelsDir: d.Cfg.ModelsDir})
-	if err != nil {
-		return fmt.Errorf("sessions: passive liveness: %w", err)
+	passive, ownPassive := d.Passive, d.Passive == nil
+	if ownPassive {
+		if passive, err = liveness.NewPassive(liveness.PassiveConfig{ModelsDir: d.Cfg.ModelsDir, Threshold: d.Cfg.LivenessThreshold}); err != nil {
+			return fmt.Errorf("sessions: passive liveness: %w", err)
+		}
+	}
+	closePassive := func() {
+		if ownPassive {
+			if err := passive.Close(); err != nil {
+				d.Log.Error("sessions: close passive liveness", "err", err)
+			}
+		}
 	}
 	proxies, err := d.Cfg.trustedProxies()
 	if err != nil {
-		passive.Close()
+		closePassive()
 		return err
 	}
 	tor, err := risk.OpenList(d.Cfg.TorList, d.Log)
 	if err != nil {
-		passive.Close()
+		closePassive()
 		return fmt.Errorf("sessions: %w", err)
 	}
 	vpn, err := risk.OpenList(d.Cfg.VPNList, d.Log)
 	if err != nil {
-		passive.Close()
+		closePassive()
 		return fmt.Errorf("sessions: %w", err)
 	}
-	challenger, err := liveness.NewChallenger(liveness.ChallengerConfig{Engine: d.Engine, Passive: passive, Logger: d.Log.With("component", "liveness")})
-	if err != nil {
-		passive.Close()
-		return fmt.Errorf("sessions: liveness challenges: %w", err)
+	challenger := d.Challenger
+	if challenger == nil {
+		if challenger, err = liveness.NewChallenger(liveness.ChallengerConfig{Engine: d.Engine, Passive: passive, Logger: d.Log.With("component", "liveness")}); err != nil {
+			closePassive()
+			return fmt.Errorf("sessions: liveness challenges: %w", err)
+		}
 	}
 	cfg := sessions.Config{BaseURL: issuer, SessionTTL: set.TTL, MaxPortraitBytes: int(d.Cfg.MaxImageBytes), MaxUploadBytes: d.Cfg.MaxImageBytes + 1<<20,
 		TokenKey: deriveKey(d.CookieHashKey, "sessions-token"), TrustedProxies: proxies, WebhookTimeout: set.WebhookTimeout,
@@ -142,20 +157,20 @@ func mountSessions(ctx context.Context, mux *http.ServeMux, d sessionsDeps) erro
 		ExpireInterval: set.ExpireInterval, PurgeInterval: set.PurgeInterval}
 	svc, err := sessions.New(cfg, sessions.Deps{Store: d.Store, Engine: d.Engine, Keys: d.Keys, Passive: passive, Challenger: challenger, Tor: tor, VPN: vpn, Log: d.Log.With("component", "sessions")})
 	if err != nil {
-		passive.Close()
+		closePassive()
 		return err
 	}
 	svc.Routes(mux)
 	if set.Console {
 		if err := ensureConsoleClient(ctx, d.Store, issuer, time.Now().UTC()); err != nil {
-			passive.Close()
+			closePassive()
 			return err
 		}
 		con, err := console.New(console.Config{Issuer: issuer, HashKey: deriveKey(d.CookieHashKey, "console-hash"),
 			BlockKey: deriveKey(d.CookieBlockKey, "console-block"), Secure: strings.HasPrefix(issuer, "https://"), SessionTTL: set.ConsoleTTL},
 			console.Deps{Sessions: svc, Store: d.Store, Keys: d.Keys, Log: d.Log.With("component", "console")})
 		if err != nil {
-			passive.Close()
+			closePassive()
 			return err
 		}
 		con.Routes(mux)
@@ -164,9 +179,7 @@ func mountSessions(ctx context.Context, mux *http.ServeMux, d sessionsDeps) erro
 	go vpn.Watch(ctx, d.Cfg.ListReload)
 	go func() {
 		svc.Run(ctx)
-		if err := passive.Close(); err != nil {
-			d.Log.Error("sessions: close passive liveness", "err", err)
-		}
+		closePassive()
 	}()
 	d.Log.Info("sessions API mounted", "console", set.Console, "session_ttl", set.TTL, "webhook_horizon", set.WebhookHorizon)
 	return nil
