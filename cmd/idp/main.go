@@ -20,7 +20,10 @@ commands:
   migrate   [--config FILE]                 apply database migrations and exit
   clients   add|list|delete                 manage OAuth clients
   users     add|list|delete                 manage users (add enrols from a portrait)
+  users     promote|demote --username U     give or take the admin role (review console)
   keys      rotate|list                     manage token-signing keys
+  apikeys   create|list|revoke|update       Sessions API keys and their applications (webhooks)
+  workflows create|list                     Sessions API workflows (LIVENESS, FACE_MATCH, IP_ANALYSIS)
   devices   list|revoke --username U        a user's trusted devices (revoke: next sign-in needs a selfie)
   audit     list [--username U]             step-up decisions with their inputs
   eval      faces --images DIR [--pairs F]  face-match accuracy (EER, TAR at FAR)
@@ -57,10 +60,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, rest, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout)
+	case "apikeys", "workflows":
+		return withApp(ctx, rest, func(a *app, args []string) error {
+			if cmd == "apikeys" {
+				return runAPIKeys(ctx, a, args, stdout)
+			}
+			return runWorkflows(ctx, a, args, stdout)
+		})
 	case "clients", "users", "keys", "devices", "audit":
 		name, more, err := sub()
 		if err != nil {
 			return err
+		}
+		if cmd == "users" && (name == "promote" || name == "demote") {
+			return withApp(ctx, more, func(a *app, args []string) error {
+				return runUserRole(ctx, a, args, stdout, name == "promote")
+			})
 		}
 		return runAdmin(ctx, cmd, name, more, stdout)
 	case "eval", "bench":
@@ -83,4 +98,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// withApp takes --config FILE (or --config=FILE) out of args, opens the app and runs fn with the
+// remaining arguments.
+func withApp(ctx context.Context, args []string, fn func(a *app, args []string) error) error {
+	path := os.Getenv("VISAGE_CONFIG")
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "--config" || args[i] == "-config":
+			if i+1 >= len(args) {
+				return fmt.Errorf("--config needs a file")
+			}
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(args[i], "--config="), strings.HasPrefix(args[i], "-config="):
+			path = args[i][strings.Index(args[i], "=")+1:]
+		default:
+			rest = append(rest, args[i])
+		}
+	}
+	a, err := openApp(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return fn(a, rest)
 }

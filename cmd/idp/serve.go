@@ -95,6 +95,10 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	mux := http.NewServeMux()
 	web.New(wc, web.Deps{Provider: provider, Store: a.store, Engine: engine, Keys: keys, Tor: tor, VPN: vpn,
 		Passive: passive, Challenger: challenger, Log: a.log}).Routes(mux)
+	if err := mountSessions(ctx, mux, sessionsDeps{Cfg: cfg, Log: a.log, Store: a.store, Engine: engine, Keys: keys, Issuer: cfg.Issuer,
+		CookieHashKey: a.secrets.CookieHashKey, CookieBlockKey: a.secrets.CookieBlockKey, Passive: passive, Challenger: challenger}); err != nil {
+		return err
+	}
 	if cfg.Demo {
 		demorp.New(cfg.Issuer, a.secrets.CookieHashKey, a.secrets.CookieBlockKey, secure, a.log).Routes(mux)
 	}
