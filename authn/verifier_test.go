@@ -1,0 +1,120 @@
+package authn
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/liveness"
+	"github.com/visage-idp/visage/internal/testenv"
+)
+
+var (
+	setupOnce sync.Once
+	engine    *face.Engine
+	passive   *liveness.Passive
+	setupErr  error
+)
+
+func models(t *testing.T) (*face.Engine, *liveness.Passive) {
+	t.Helper()
+	setupOnce.Do(func() {
+		cfg := face.DefaultConfig()
+		cfg.ModelsDir = testenv.ModelsDir(t)
+		cfg.Workers = 1
+		if engine, setupErr = face.NewEngine(cfg); setupErr != nil {
+			return
+		}
+		passive, setupErr = liveness.NewPassive(liveness.PassiveConfig{ModelsDir: testenv.ModelsDir(t)})
+	})
+	if setupErr != nil {
+		t.Fatal(setupErr)
+	}
+	return engine, passive
+}
+
+func read(t *testing.T, elems ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(testenv.Path(t, elems...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func gradient(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	for y := 0; y < 240; y++ {
+		for x := 0; x < 320; x++ {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / 320), uint8(y * 255 / 240), 120, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestVerify(t *testing.T) {
+	eng, pas := models(t)
+	ctx := context.Background()
+	enrol := func(elems ...string) *face.Template {
+		tmpl, _, err := eng.Enroll(ctx, [][]byte{read(t, elems...)}, face.EnrollOptions{})
+		if err != nil {
+			t.Fatalf("enrol %v: %v", elems, err)
+		}
+		return tmpl
+	}
+	aaron := enrol("lfw-view1", "images", "Aaron_Peirsol", "Aaron_Peirsol_0001.jpg")
+	nuaa := enrol("nuaa-train", "bonafide", "0001", "0001_00_00_01_0.jpg")
+	faceOnly := &Verifier{Engine: eng}
+	withLiveness := &Verifier{Engine: eng, Passive: pas}
+	tests := []struct {
+		name     string
+		v        *Verifier
+		tmpl     *face.Template
+		frame    []byte
+		status   Status
+		code     string
+		amr      []string
+		liveness bool
+	}{
+		{"same person", faceOnly, aaron, read(t, "lfw-view1", "images", "Aaron_Peirsol", "Aaron_Peirsol_0002.jpg"), Approved, "", []string{"face"}, false},
+		{"different person", faceOnly, aaron, read(t, "lfw-view1", "images", "Colin_Powell", "Colin_Powell_0038.jpg"), Declined, "FACE_MATCH_DECLINED", nil, false},
+		{"no face", faceOnly, aaron, gradient(t), Declined, "NO_FACE_DETECTED", nil, false},
+		{"corrupt image", faceOnly, aaron, []byte("\xff\xd8\xff\xe0 not really a jpeg"), Declined, face.Code(face.ErrCorrupt), nil, false},
+		{"no template", faceOnly, nil, read(t, "lfw-view1", "images", "Aaron_Peirsol", "Aaron_Peirsol_0002.jpg"), Declined, "NO_REFERENCE_IMAGE", nil, false},
+		{"live webcam frame", withLiveness, nuaa, read(t, "nuaa-train", "bonafide", "0001", "0001_00_00_01_116.jpg"), Approved, "", []string{"face"}, true},
+		{"printed photo of the same person", withLiveness, nuaa, read(t, "nuaa-train", "attack_print", "0001", "0001_00_00_01_0.jpg"), Declined, "LIVENESS_FACE_ATTACK", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := tt.v.Verify(ctx, [][]byte{tt.frame}, tt.tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != tt.status || d.Code != tt.code || !slices.Equal(d.AMR, tt.amr) {
+				t.Fatalf("got %s %q amr %v (%s), want %s %q amr %v", d.Status, d.Code, d.AMR, d.Reason, tt.status, tt.code, tt.amr)
+			}
+			if (d.Liveness != nil) != tt.liveness {
+				t.Fatalf("liveness signal present = %v, want %v", d.Liveness != nil, tt.liveness)
+			}
+			if d.Elapsed <= 0 {
+				t.Fatal("elapsed time not recorded")
+			}
+		})
+	}
+	stale := *aaron
+	stale.ModelVersion = "some-other-model"
+	if _, err := faceOnly.Verify(ctx, [][]byte{read(t, "lfw-view1", "images", "Aaron_Peirsol", "Aaron_Peirsol_0002.jpg")}, &stale); err == nil {
+		t.Fatal("a template of another model version must be an error, not a mismatch")
+	}
+}
