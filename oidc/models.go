@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -38,16 +37,6 @@ func (a *authRequest) GetSubject() string                 { return a.UserID }
 func (a *authRequest) Done() bool                         { return a.AuthRequest.Done }
 func (a *authRequest) sessionID() string                  { return a.SessionID }
 func (a *authRequest) acr() string                        { return a.ACR }
-func (a *authRequest) promptNone() bool                   { return hasPrompt(a.Prompt, oidc.PromptNone) }
-func hasPrompt(prompts []string, p string) bool {
-	for _, x := range prompts {
-		if x == p {
-			return true
-		}
-	}
-	return false
-}
-
 // refreshRequest adapts a stored refresh token (and its grant) to op.RefreshTokenRequest.
 type refreshRequest struct {
 	token  store.RefreshToken
@@ -109,14 +98,4 @@ func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 }
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
-}
-
-// isLoopback reports whether a redirect URI points at this machine (allowed over http).
-func isLoopback(uri string) bool {
-	for _, p := range []string{"http://localhost:", "http://localhost/", "http://127.0.0.1:", "http://127.0.0.1/", "http://[::1]:"} {
-		if strings.HasPrefix(uri, p) {
-			return true
-		}
-	}
-	return false
 }

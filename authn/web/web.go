@@ -285,7 +285,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := s.session(r)
 	if ss, ok := s.liveSession(r.Context(), sess); ok && s.reusable(lr, ss) {
-		s.finish(w, r, sess, lr, oidc.Authentication{UserID: ss.UserID, SessionID: ss.ID, AuthTime: ss.AuthTime, AMR: ss.AMR, ACR: ss.ACR}, false)
+		s.finish(w, r, sess, lr, oidc.Authentication{UserID: ss.UserID, SessionID: ss.ID, AuthTime: ss.AuthTime, AMR: ss.AMR, ACR: ss.ACR})
 		return
 	}
 	if lr.HasPrompt("none") {
@@ -379,7 +379,7 @@ func (s *Server) trustedSignIn(w http.ResponseWriter, r *http.Request, sess *ses
 	sess.Values["sid"] = ss.ID
 	delete(sess.Values, "login_req")
 	delete(sess.Values, "login_user")
-	s.finish(w, r, sess, lr, oidc.Authentication{UserID: userID, SessionID: ss.ID, AuthTime: now, AMR: ss.AMR, ACR: ss.ACR}, false)
+	s.finish(w, r, sess, lr, oidc.Authentication{UserID: userID, SessionID: ss.ID, AuthTime: now, AMR: ss.AMR, ACR: ss.ACR})
 }
 
 func (s *Server) selfiePage(w http.ResponseWriter, r *http.Request) {
@@ -609,7 +609,7 @@ func (s *Server) complete(ctx context.Context, lr oidc.LoginRequest, a oidc.Auth
 }
 
 // finish completes a request on an existing session and redirects.
-func (s *Server) finish(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, a oidc.Authentication, _ bool) {
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, a oidc.Authentication) {
 	need, err := s.needsConsent(r.Context(), lr, a.UserID)
 	if err != nil {
 		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
