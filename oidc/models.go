@@ -37,6 +37,7 @@ func (a *authRequest) GetSubject() string                 { return a.UserID }
 func (a *authRequest) Done() bool                         { return a.AuthRequest.Done }
 func (a *authRequest) sessionID() string                  { return a.SessionID }
 func (a *authRequest) acr() string                        { return a.ACR }
+
 // refreshRequest adapts a stored refresh token (and its grant) to op.RefreshTokenRequest.
 type refreshRequest struct {
 	token  store.RefreshToken
