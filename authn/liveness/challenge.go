@@ -70,15 +70,6 @@ func (c *Challenge) turns() []string {
 	return t
 }
 
-// sequenceMS is the length of the colour sequence.
-func (c *Challenge) sequenceMS() int {
-	if len(c.Colors) == 0 {
-		return 0
-	}
-	l := c.Colors[len(c.Colors)-1]
-	return l.StartMS + l.DurationMS
-}
-
 // ChallengerConfig configures a Challenger. Engine and Passive are required; zero values take
 // the defaults documented on each field.
 type ChallengerConfig struct {

@@ -119,7 +119,6 @@ func TestBadInput(t *testing.T) {
 // flow is one session run through the API and the hosted page.
 type flow struct {
 	name       string
-	features   []string
 	portrait   []byte // nil: the face enrolled for vendor_data
 	enrol      []byte // enrol this photo as user vendor_data first
 	selfies    [][]byte

@@ -96,7 +96,7 @@ func TestChallengeMethods(t *testing.T) {
 			if r := decode[captureReply](t, b); code != 200 || r.Status != "retry" || !slices.Contains(r.Codes, liveness.CodeChallengeUnknown) {
 				t.Errorf("unknown challenge: %d %+v", code, r)
 			}
-			code, b = e.postForm(cr.URL+"/challenge", "forged", nil, nil)
+			code, _ = e.postForm(cr.URL+"/challenge", "forged", nil, nil)
 			if code != http.StatusForbidden {
 				t.Errorf("challenge with a forged CSRF token: %d", code)
 			}
