@@ -18,7 +18,7 @@ import (
 // endpoints; it answers the error itself and returns ok=false.
 func (s *Server) pendingLogin(w http.ResponseWriter, r *http.Request, sess *sessions.Session) (oidc.LoginRequest, string, assessment, bool) {
 	if !checkCSRF(r, sess) {
-		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
+		s.refuseCSRF(w, r, true)
 		return oidc.LoginRequest{}, "", assessment{}, false
 	}
 	id := r.FormValue("authRequestID")

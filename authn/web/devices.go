@@ -41,7 +41,7 @@ func (s *Server) devicesPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
 	if !checkCSRF(r, sess) {
-		s.errorPage(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Go back and try again.")
+		s.refuseCSRF(w, r, false)
 		return
 	}
 	ss, ok := s.liveSession(r.Context(), sess)

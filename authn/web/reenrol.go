@@ -62,7 +62,7 @@ func (s *Server) reenrolChallenge(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseMultipartForm(64 << 10)
 	sess := s.session(r)
 	if !checkCSRF(r, sess) {
-		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
+		s.refuseCSRF(w, r, true)
 		return
 	}
 	if _, ok := s.reenrolSession(w, r, sess, true); !ok {
@@ -92,7 +92,7 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !checkCSRF(r, sess) {
-		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
+		s.refuseCSRF(w, r, true)
 		return
 	}
 	ss, ok := s.reenrolSession(w, r, sess, true)

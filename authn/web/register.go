@@ -76,14 +76,8 @@ func Enrol(ctx context.Context, st store.Storage, engine *face.Engine, keys *fac
 
 func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess := s.session(r)
-	img, bad, status := s.readImage(w, r)
-	if !checkCSRF(r, sess) {
-		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
-		return
-	}
-	if bad != nil {
-		writeJSON(w, status, bad)
+	sess, img, ok := s.imagePost(w, r)
+	if !ok {
 		return
 	}
 	acct := Account{Username: r.FormValue("username"), DisplayName: r.FormValue("display_name"), Email: r.FormValue("email")}

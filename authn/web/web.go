@@ -190,6 +190,16 @@ func checkCSRF(r *http.Request, sess *sessions.Session) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 
+// refuseCSRF answers a request whose CSRF token is missing or wrong, as JSON for the capture
+// scripts or as a page for forms.
+func (s *Server) refuseCSRF(w http.ResponseWriter, r *http.Request, asJSON bool) {
+	if asJSON {
+		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
+		return
+	}
+	s.errorPage(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Go back and try again.")
+}
+
 func (s *Server) save(w http.ResponseWriter, r *http.Request, sess *sessions.Session) {
 	if err := sess.Save(r, w); err != nil {
 		s.log.ErrorContext(r.Context(), "save browser session", "err", err)
@@ -306,7 +316,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := s.session(r)
 	if !checkCSRF(r, sess) {
-		s.errorPage(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Go back and try again.")
+		s.refuseCSRF(w, r, false)
 		return
 	}
 	lr, ok := s.loginRequest(w, r)
@@ -415,6 +425,23 @@ func (s *Server) selfiePage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, templates.SelfiePage(d))
 }
 
+// imagePost reads the selfie upload of a capture script and checks its CSRF token; it answers
+// the error itself and returns ok=false.
+func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) (*sessions.Session, []byte, bool) {
+	sess := s.session(r)
+	img, bad, status := s.readImage(w, r)
+	if !checkCSRF(r, sess) {
+		s.refuseCSRF(w, r, true)
+		return sess, nil, false
+	}
+	if bad != nil {
+		writeJSON(w, status, bad)
+		return sess, nil, false
+	}
+	return sess, img, true
+}
+
+// readImage parses the multipart upload and returns its "image" part, bounded in size.
 func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *verdict, int) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
 	if err := r.ParseMultipartForm(s.cfg.MaxUploadBytes); err != nil {
@@ -438,14 +465,8 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *ver
 
 func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess := s.session(r)
-	img, bad, status := s.readImage(w, r)
-	if !checkCSRF(r, sess) {
-		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "CSRF", Message: "The page's security token is missing or wrong. Reload the page."})
-		return
-	}
-	if bad != nil {
-		writeJSON(w, status, bad)
+	sess, img, ok := s.imagePost(w, r)
+	if !ok {
 		return
 	}
 	id := r.FormValue("authRequestID")
@@ -668,7 +689,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
 	if !checkCSRF(r, sess) {
-		s.errorPage(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Go back and try again.")
+		s.refuseCSRF(w, r, false)
 		return
 	}
 	lr, ok := s.loginRequest(w, r)
