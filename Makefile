@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 GO ?= go
 WEIGHTS ?= $(CURDIR)/models/weights
-MODELS_MIRROR ?=
+# A local mirror of the model files, tried before the upstream sources (checksums are verified
+# whatever the source); ../shared/models is used when it exists.
+MODELS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/models))
 VISAGE_TESTDATA ?= $(abspath $(CURDIR)/../shared/testdata)
 # Debian packages the build and the tests need, checked with dpkg; tools are checked by command
 # (node and npm may come from elsewhere than Debian).
