@@ -213,6 +213,12 @@ func (e *stepEnv) follow(t *testing.T, b *browser, u string) (*http.Response, st
 // selfie to send if one is asked for.
 func (e *stepEnv) signIn(t *testing.T, b *browser, photo string, params url.Values) outcome {
 	t.Helper()
+	return e.signInAs(t, b, "aaron", photo, params)
+}
+
+// signInAs is signIn for another username.
+func (e *stepEnv) signInAs(t *testing.T, b *browser, username, photo string, params url.Values) outcome {
+	t.Helper()
 	verifier := "verifier-0123456789-0123456789-0123456789-0123"
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"client_id": {"rp"}, "redirect_uri": {testRedirect}, "response_type": {"code"}, "scope": {"openid"},
@@ -229,7 +235,7 @@ func (e *stepEnv) signIn(t *testing.T, b *browser, photo string, params url.Valu
 			t.Fatalf("login page: status %d, body %.300s", resp.StatusCode, body)
 		}
 		id := resp.Request.URL.Query().Get("authRequestID")
-		form := url.Values{"csrf_token": {m[1]}, "authRequestID": {id}, "username": {"aaron"}}
+		form := url.Values{"csrf_token": {m[1]}, "authRequestID": {id}, "username": {username}}
 		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/login", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r2 := e.do(t, b, req)
@@ -339,10 +345,17 @@ func TestStepUpTable(t *testing.T) {
 		t.Fatalf("acr_values selfie: %+v", o)
 	}
 
-	// prompt=login forces one too (also over the SSO session this left).
+	// prompt=login forces one too (also over the SSO session this left), and so does max_age.
 	o = e.signIn(t, b, same, url.Values{"prompt": {"login"}})
 	if !o.selfieAsked {
 		t.Fatalf("prompt=login: %+v", o)
+	}
+	if o = e.signIn(t, b, same, url.Values{"max_age": {"0"}}); !o.selfieAsked {
+		t.Fatalf("max_age=0: %+v", o)
+	}
+	// Without them the SSO session answers (no username page, no selfie).
+	if o = e.signIn(t, b, same, nil); o.selfieAsked || o.code == "" {
+		t.Fatalf("SSO session: %+v", o)
 	}
 
 	// Same device cookie from a new address: passive.
@@ -457,5 +470,16 @@ func TestTorListReload(t *testing.T) {
 	}
 	if o := e.signIn(t, newBrowser("192.0.2.200"), same, nil); o.method != risk.MethodActive {
 		t.Fatalf("after reload: %+v", o)
+	}
+}
+
+// TestLoginHint: login_hint pre-fills the username.
+func TestLoginHint(t *testing.T) {
+	e := newStepEnv(t, nil)
+	q := url.Values{"client_id": {"rp"}, "redirect_uri": {testRedirect}, "response_type": {"code"}, "scope": {"openid"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}, "login_hint": {"aaron.p"}}
+	_, body, _ := e.follow(t, newBrowser("198.51.100.10"), "/authorize?"+q.Encode())
+	if !strings.Contains(body, `name="username" value="aaron.p"`) {
+		t.Fatalf("login page does not pre-fill the hint: %.400s", body)
 	}
 }
