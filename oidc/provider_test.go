@@ -53,11 +53,11 @@ func (o *testOP) code(t *testing.T, clientID, user string) string {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	if _, err := o.st.GetUser(ctx, user); err != nil {
-		if err := o.st.CreateUser(ctx, store.User{ID: user, Username: user, CreatedAt: now, UpdatedAt: now}); err != nil {
+		if err := o.st.CreateUser(ctx, store.User{ID: user, Username: user, Email: user + "@example.com", DisplayName: "User " + user, CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ar := store.AuthRequest{ID: randomID(8), ClientID: clientID, RedirectURI: "http://127.0.0.1/cb", Scopes: []string{"openid", "offline_access"},
+	ar := store.AuthRequest{ID: randomID(8), ClientID: clientID, RedirectURI: "http://127.0.0.1/cb", Scopes: []string{"openid", "profile", "email", "offline_access"},
 		ResponseType: "code", CreatedAt: now, ExpiresAt: now.Add(time.Hour), UserID: user, SessionID: "sid-1", AuthTime: now, AMR: []string{"face"}, ACR: ACRSelfie, Done: true}
 	if err := o.st.CreateAuthRequest(ctx, ar); err != nil {
 		t.Fatal(err)
@@ -255,5 +255,40 @@ func TestRefreshReuseRevokesGrant(t *testing.T) {
 	v := url.Values{"grant_type": {"authorization_code"}, "code": {o.code(t, "c", "u1")}, "redirect_uri": {"http://127.0.0.1/cb"}, "client_id": {"c"}, "client_secret": {"wrong-secret-0123456"}}
 	if r := o.token(t, v, "", ""); r.Error != "invalid_client" {
 		t.Fatalf("wrong secret: %+v", r)
+	}
+}
+
+// TestClaimsInIDToken: profile and email claims go into the ID token only for clients that ask
+// (Auth0's classic OIDC connection reads only the ID token); userinfo always has them.
+func TestClaimsInIDToken(t *testing.T) {
+	o := newTestOP(t)
+	ctx := context.Background()
+	secret := "secret-0123456789abcdef"
+	for id, in := range map[string]bool{"auth0": true, "plain": false} {
+		if err := o.st.CreateClient(ctx, store.Client{ID: id, SecretHash: HashSecret(secret), AuthMethod: "client_secret_post",
+			RedirectURIs: []string{"http://127.0.0.1/cb"}, ClaimsInIDToken: in, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		tr := o.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {o.code(t, id, "u-"+id)}, "redirect_uri": {"http://127.0.0.1/cb"},
+			"client_id": {id}, "client_secret": {secret}}, "", "")
+		if tr.Status != http.StatusOK {
+			t.Fatalf("%s: %+v", id, tr)
+		}
+		_, _, c := o.verifyIDToken(t, tr.IDToken)
+		if got := c["email"] == "u-"+id+"@example.com" && c["preferred_username"] == "u-"+id; got != in {
+			t.Fatalf("%s: claims in ID token = %v, want %v (%v)", id, got, in, c)
+		}
+		req, _ := http.NewRequest(http.MethodGet, o.url+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&info)
+		resp.Body.Close()
+		if info["email"] != "u-"+id+"@example.com" || info["name"] != "User u-"+id {
+			t.Fatalf("%s: userinfo %v", id, info)
+		}
 	}
 }
