@@ -10,6 +10,7 @@ import (
 	"image/jpeg"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -312,6 +313,8 @@ func TestYawOnPointing04(t *testing.T) {
 	}
 	sum, n := map[int]float64{}, map[int]int{}
 	notFrontal := map[int]int{}
+	frontal := map[string]Descriptor{}
+	desc := map[int]map[string]Descriptor{}
 	for _, row := range rows[1:] {
 		pan, _ := strconv.Atoi(row[5])
 		if row[4] != "0" || row[2] != "1" || (pan%30 != 0 && pan != 15 && pan != -15) || pan < -60 || pan > 60 {
@@ -326,6 +329,27 @@ func TestYawOnPointing04(t *testing.T) {
 		if _, ok := hasWarning(a, CodeFaceNotFrontal); ok {
 			notFrontal[pan]++
 		}
+		if pan == 0 {
+			frontal[row[1]] = a.Face.Descriptor
+		}
+		if desc[pan] == nil {
+			desc[pan] = map[string]Descriptor{}
+		}
+		desc[pan][row[1]] = a.Face.Descriptor
+	}
+	// Median distance to the same person's frontal photo, for the record (README.md).
+	medianToFrontal := func(pan int) float64 {
+		var ds []float64
+		for person, d := range desc[pan] {
+			if f, ok := frontal[person]; ok {
+				ds = append(ds, Distance(f, d))
+			}
+		}
+		if len(ds) == 0 {
+			return math.NaN()
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
 	}
 	pans := []int{-60, -30, -15, 0, 15, 30, 60}
 	prev := math.Inf(-1)
@@ -334,7 +358,7 @@ func TestYawOnPointing04(t *testing.T) {
 			t.Fatalf("pan %d: only %d of 10 faces found", p, n[p])
 		}
 		mean := sum[p] / float64(n[p])
-		t.Logf("pan %3d: mean yaw %6.1f over %d faces, %d FACE_NOT_FRONTAL", p, mean, n[p], notFrontal[p])
+		t.Logf("pan %3d: mean yaw %6.1f over %d faces, %d FACE_NOT_FRONTAL, median distance to frontal %.3f", p, mean, n[p], notFrontal[p], medianToFrontal(p))
 		if mean <= prev {
 			t.Errorf("pan %d: mean yaw %.1f not above the previous pan's %.1f", p, mean, prev)
 		}

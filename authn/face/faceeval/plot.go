@@ -56,6 +56,9 @@ func WritePlot(path, title string, curves []Curve) error {
 		far, tar := rocPoints(c.Genuine, c.Impostor)
 		var rocXY, detXY plotter.XYs
 		for j := range far {
+			if far[j] == 0 && j+1 < len(far) && far[j+1] == 0 {
+				continue // at FAR 0 only the best TAR is drawn
+			}
 			x := math.Max(far[j], floorX)
 			rocXY = append(rocXY, plotter.XY{X: x, Y: tar[j]})
 			detXY = append(detXY, plotter.XY{X: x, Y: math.Max(1-tar[j], floorY)})
