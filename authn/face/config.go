@@ -96,8 +96,8 @@ func DefaultQuality() QualityConfig {
 	return QualityConfig{
 		MinInterOcular: 18,
 		MinBrightness:  30,
-		MaxBrightness:  215,
-		MinSharpness:   6,
+		MaxBrightness:  200,
+		MinSharpness:   8,
 		MaxYaw:         45,
 		MaxRoll:        40,
 		MaxCutOff:      0.15,

@@ -125,7 +125,8 @@ func measure(img *image.RGBA, box image.Rectangle, lm [5][2]float64) Measures {
 	}
 }
 
-// check turns the measures into warnings.
+// check turns the measures into warnings, framing first (size, cut-off, pose), then light, then
+// sharpness, which the others also lower: Analysis.Err reports the first blocking one.
 func (q QualityConfig) check(m Measures) []Warning {
 	var ws []Warning
 	add := func(code string, value, threshold float64, msg string) {
@@ -135,6 +136,17 @@ func (q QualityConfig) check(m Measures) []Warning {
 	if q.MinInterOcular > 0 && m.InterOcular < q.MinInterOcular {
 		add(CodeFaceTooSmall, m.InterOcular, q.MinInterOcular,
 			fmt.Sprintf("face too small: %.0f px between the eyes (minimum %.0f)", m.InterOcular, q.MinInterOcular))
+	}
+	if q.MaxCutOff > 0 && m.CutOff > q.MaxCutOff {
+		add(CodeFaceCutOff, m.CutOff, q.MaxCutOff,
+			fmt.Sprintf("face cut off: %.0f%% of it is outside the picture (maximum %.0f%%)", 100*m.CutOff, 100*q.MaxCutOff))
+	}
+	if q.MaxYaw > 0 && math.Abs(m.Yaw) > q.MaxYaw {
+		add(CodeFaceNotFrontal, m.Yaw, q.MaxYaw,
+			fmt.Sprintf("face not frontal: turned %.0f degrees sideways (maximum %.0f)", math.Abs(m.Yaw), q.MaxYaw))
+	} else if q.MaxRoll > 0 && math.Abs(m.Roll) > q.MaxRoll {
+		add(CodeFaceNotFrontal, m.Roll, q.MaxRoll,
+			fmt.Sprintf("face not frontal: head tilted %.0f degrees (maximum %.0f)", math.Abs(m.Roll), q.MaxRoll))
 	}
 	if q.MinBrightness > 0 && m.Brightness < q.MinBrightness {
 		add(CodeFaceTooDark, m.Brightness, q.MinBrightness,
@@ -147,17 +159,6 @@ func (q QualityConfig) check(m Measures) []Warning {
 	if q.MinSharpness > 0 && m.Sharpness < q.MinSharpness {
 		add(CodeFaceBlurred, m.Sharpness, q.MinSharpness,
 			fmt.Sprintf("face blurred: sharpness %.0f (minimum %.0f)", m.Sharpness, q.MinSharpness))
-	}
-	if q.MaxYaw > 0 && math.Abs(m.Yaw) > q.MaxYaw {
-		add(CodeFaceNotFrontal, m.Yaw, q.MaxYaw,
-			fmt.Sprintf("face not frontal: turned %.0f degrees sideways (maximum %.0f)", math.Abs(m.Yaw), q.MaxYaw))
-	} else if q.MaxRoll > 0 && math.Abs(m.Roll) > q.MaxRoll {
-		add(CodeFaceNotFrontal, m.Roll, q.MaxRoll,
-			fmt.Sprintf("face not frontal: head tilted %.0f degrees (maximum %.0f)", math.Abs(m.Roll), q.MaxRoll))
-	}
-	if q.MaxCutOff > 0 && m.CutOff > q.MaxCutOff {
-		add(CodeFaceCutOff, m.CutOff, q.MaxCutOff,
-			fmt.Sprintf("face cut off: %.0f%% of it is outside the picture (maximum %.0f%%)", 100*m.CutOff, 100*q.MaxCutOff))
 	}
 	return ws
 }
