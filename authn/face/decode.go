@@ -27,17 +27,17 @@ const (
 	FormatPNG  Format = "png"
 )
 
-var (
-	jpegMagic = []byte{0xFF, 0xD8, 0xFF}
-	pngMagic  = []byte("\x89PNG\r\n\x1a\n")
+const (
+	jpegMagic = "\xFF\xD8\xFF"
+	pngMagic  = "\x89PNG\r\n\x1a\n"
 )
 
 // Sniff returns the format of data from its magic bytes, or ErrUnsupportedFormat.
 func Sniff(data []byte) (Format, error) {
 	switch {
-	case bytes.HasPrefix(data, jpegMagic):
+	case bytes.HasPrefix(data, []byte(jpegMagic)):
 		return FormatJPEG, nil
-	case bytes.HasPrefix(data, pngMagic):
+	case bytes.HasPrefix(data, []byte(pngMagic)):
 		return FormatPNG, nil
 	}
 	return "", newError(CodeUnsupportedFormat, ErrUnsupportedFormat, nil)

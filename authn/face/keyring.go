@@ -210,7 +210,7 @@ func (k *KeyRing) Rotate() (newKeyID string, err error) {
 
 // Sealed template layout: magic "VFT1", key id length (1 byte), key id, 12-byte nonce, AES-GCM
 // ciphertext and tag. The header (magic and key id) is authenticated as additional data.
-var sealMagic = []byte("VFT1")
+const sealMagic = "VFT1"
 
 // Seal encrypts a template with the primary key.
 func (k *KeyRing) Seal(t *Template) ([]byte, error) {
@@ -225,7 +225,7 @@ func (k *KeyRing) Seal(t *Template) ([]byte, error) {
 	id := k.primary
 	e := k.keys[id]
 	k.mu.RUnlock()
-	header := append(append(bytes.Clone(sealMagic), byte(len(id))), id...)
+	header := append(append([]byte(sealMagic), byte(len(id))), id...)
 	nonce := make([]byte, e.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("face: seal: %w", err)
@@ -240,7 +240,7 @@ func (k *KeyRing) Open(blob []byte) (*Template, error) {
 	fail := func(format string, args ...any) error {
 		return newError(CodeTemplateKey, ErrTemplateKey, fmt.Errorf(format, args...))
 	}
-	if !bytes.HasPrefix(blob, sealMagic) || len(blob) < len(sealMagic)+1 {
+	if !bytes.HasPrefix(blob, []byte(sealMagic)) || len(blob) < len(sealMagic)+1 {
 		return nil, fail("not a sealed template")
 	}
 	n := int(blob[len(sealMagic)])
@@ -270,7 +270,7 @@ func (k *KeyRing) Open(blob []byte) (*Template, error) {
 // SealedKeyID returns the id of the key a sealed template was sealed with (from its header),
 // e.g. to find the templates still sealed under an old key.
 func SealedKeyID(blob []byte) (string, error) {
-	if !bytes.HasPrefix(blob, sealMagic) || len(blob) < len(sealMagic)+1 {
+	if !bytes.HasPrefix(blob, []byte(sealMagic)) || len(blob) < len(sealMagic)+1 {
 		return "", newError(CodeTemplateKey, ErrTemplateKey, errors.New("not a sealed template"))
 	}
 	n := int(blob[len(sealMagic)])

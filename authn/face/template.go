@@ -93,7 +93,7 @@ func (e *Engine) Enroll(ctx context.Context, images [][]byte, opts EnrollOptions
 }
 
 // templateMagic starts the binary encoding of a template (version 1).
-var templateMagic = []byte("VTPL\x01")
+const templateMagic = "VTPL\x01"
 
 // MarshalBinary encodes the template: magic, model version, creation time, descriptors
 // (little-endian float32), image.
@@ -122,7 +122,7 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 	bad := func(what string) error {
 		return newError(CodeInvalidArgument, ErrInvalidArgument, fmt.Errorf("template encoding: %s", what))
 	}
-	if !bytes.HasPrefix(b, templateMagic) {
+	if !bytes.HasPrefix(b, []byte(templateMagic)) {
 		return bad("bad magic")
 	}
 	b = b[len(templateMagic):]

@@ -20,11 +20,14 @@ type Curve struct {
 	Approve, Decline  float64 // operating points marked on the curve (0: none)
 }
 
-var palette = []color.Color{
-	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+// palette returns the line colours, one per curve.
+func palette() []color.Color {
+	return []color.Color{
+		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+		color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+		color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	}
 }
 
 // WritePlot writes a PNG with two panels: the ROC (TAR against FAR, FAR on a log axis) and the
@@ -63,7 +66,7 @@ func WritePlot(path, title string, curves []Curve) error {
 			rocXY = append(rocXY, plotter.XY{X: x, Y: tar[j]})
 			detXY = append(detXY, plotter.XY{X: x, Y: math.Max(1-tar[j], floorY)})
 		}
-		col := palette[i%len(palette)]
+		col := palette()[i%len(palette())]
 		for _, pl := range []struct {
 			p  *plot.Plot
 			xy plotter.XYs
