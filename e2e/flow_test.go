@@ -428,4 +428,3 @@ func TestBadRequests(t *testing.T) {
 		}
 	})
 }
-
