@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/visage-idp/visage/internal/plotpng"
 )
 
 // Curve is one system's distances to plot.
@@ -114,22 +114,8 @@ func WritePlot(path, title string, curves []Curve) error {
 	roc.Add(plotter.NewGrid())
 	det.Add(plotter.NewGrid())
 
-	img := vgimg.New(12*vg.Inch, 5*vg.Inch)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
-	canvases := plot.Align([][]*plot.Plot{{roc, det}}, tiles, dc)
-	roc.Draw(canvases[0][0])
-	det.Draw(canvases[0][1])
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("faceeval: plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("faceeval: plot %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("faceeval: plot %s: %w", path, err)
+	if err := plotpng.WriteSideBySide(path, roc, det); err != nil {
+		return fmt.Errorf("faceeval: %w", err)
 	}
 	return nil
 }

@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/visage-idp/visage/internal/plotpng"
 )
 
 // WritePlot writes a PNG of the two score distributions (share of each class per bin, so that
@@ -104,22 +103,8 @@ func WritePlot(path, title string, bonafide, attack []float64, m Metrics) error 
 	curves.Legend.XOffs = -vg.Inch
 	curves.Legend.YOffs = -vg.Inch
 
-	img := vgimg.New(12*vg.Inch, 5*vg.Inch)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
-	canvases := plot.Align([][]*plot.Plot{{hist, curves}}, tiles, dc)
-	hist.Draw(canvases[0][0])
-	curves.Draw(canvases[0][1])
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("livenesseval: plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("livenesseval: plot %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("livenesseval: plot %s: %w", path, err)
+	if err := plotpng.WriteSideBySide(path, hist, curves); err != nil {
+		return fmt.Errorf("livenesseval: %w", err)
 	}
 	return nil
 }
