@@ -14,13 +14,10 @@ import (
 	"github.com/visage-idp/visage/oidc"
 )
 
-// pendingLogin checks the CSRF token and the login in progress shared by the challenge
-// endpoints; it answers the error itself and returns ok=false.
+// pendingLogin loads the login in progress that a selfie or challenge post answers (the caller
+// has checked the CSRF token): the auth request, the user, the step-up assessment, and refuses a
+// locked account or address. It answers the error itself and returns ok=false.
 func (s *Server) pendingLogin(w http.ResponseWriter, r *http.Request, sess *sessions.Session) (oidc.LoginRequest, string, assessment, bool) {
-	if !checkCSRF(r, sess) {
-		s.refuseCSRF(w, r, true)
-		return oidc.LoginRequest{}, "", assessment{}, false
-	}
 	id := r.FormValue("authRequestID")
 	lr, err := s.provider.LoginRequest(r.Context(), id)
 	if err != nil || str(sess, "login_req") != id {
@@ -29,6 +26,7 @@ func (s *Server) pendingLogin(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	userID := str(sess, "login_user")
 	if userID == "" {
+		// Unknown username: refuse the same way as a mismatch, without running anything.
 		writeJSON(w, http.StatusOK, declined(authn.Decision{Status: authn.Declined, Code: "FACE_MATCH_DECLINED", Reason: "the face does not match the enrolled face"}))
 		return oidc.LoginRequest{}, "", assessment{}, false
 	}
@@ -55,6 +53,10 @@ func (s *Server) challengeIssue(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	sess := s.session(r)
 	_ = r.ParseMultipartForm(64 << 10)
+	if !checkCSRF(r, sess) {
+		s.refuseCSRF(w, r, true)
+		return
+	}
 	_, _, a, ok := s.pendingLogin(w, r, sess)
 	if !ok {
 		return
@@ -89,6 +91,10 @@ func (s *Server) challengeSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "BAD_REQUEST", Message: "Send the frames as multipart/form-data."})
+		return
+	}
+	if !checkCSRF(r, sess) {
+		s.refuseCSRF(w, r, true)
 		return
 	}
 	lr, userID, a, ok := s.pendingLogin(w, r, sess)

@@ -469,30 +469,8 @@ func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := r.FormValue("authRequestID")
-	lr, err := s.provider.LoginRequest(ctx, id)
-	if err != nil || str(sess, "login_req") != id {
-		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "REQUEST_EXPIRED", Message: "This sign-in has expired. Go back to the application and start again."})
-		return
-	}
-	userID := str(sess, "login_user")
-	if userID == "" {
-		// Unknown username: refuse the same way as a mismatch, without running anything.
-		writeJSON(w, http.StatusOK, declined(authn.Decision{Status: authn.Declined, Code: "FACE_MATCH_DECLINED", Reason: "the face does not match the enrolled face"}))
-		return
-	}
-	a, err := s.assess(r, lr, userID)
-	if err != nil {
-		s.internalJSON(w, r, "assess sign-in", err)
-		return
-	}
-	ip := a.signals.IP.String()
-	if msg, locked, err := s.locked(ctx, userID, ip); err != nil {
-		s.internalJSON(w, r, "lockout", err)
-		return
-	} else if locked {
-		s.audit(ctx, a, lr, userID, "locked")
-		writeJSON(w, http.StatusTooManyRequests, verdict{Status: string(authn.Declined), Code: "ACCOUNT_LOCKED", Message: msg})
+	lr, userID, a, ok := s.pendingLogin(w, r, sess)
+	if !ok {
 		return
 	}
 	tmpl, err := s.template(ctx, userID)
