@@ -5,7 +5,10 @@ WEIGHTS ?= $(CURDIR)/models/weights
 # A local mirror of the model files, tried before the upstream sources (checksums are verified
 # whatever the source); ../shared/models is used when it exists.
 MODELS_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/models))
-VISAGE_TESTDATA ?= $(abspath $(CURDIR)/../shared/testdata)
+# The public test data: ../shared/testdata beside the checkout when it exists, else the folder that
+# `make testdata` fills. TESTDATA_MIRROR is the copy `make testdata` tries before the public sources.
+TESTDATA_MIRROR ?= $(wildcard $(abspath $(CURDIR)/../shared/testdata))
+VISAGE_TESTDATA ?= $(or $(TESTDATA_MIRROR),$(CURDIR)/testdata/data)
 # Debian packages the build and the tests need, checked with dpkg; tools are checked by command
 # (node and npm may come from elsewhere than Debian).
 DEB_PACKAGES := libdlib-dev libblas-dev libatlas-base-dev liblapack-dev libjpeg62-turbo-dev chromium ffmpeg
@@ -14,7 +17,7 @@ export VISAGE_MODELS_DIR ?= $(WEIGHTS)
 export VISAGE_TESTDATA
 export CGO_ENABLED := 1
 
-.PHONY: all deps models generate build run test e2e-deps vet fmt bench clean
+.PHONY: all deps models testdata testdata-check generate build run test e2e-deps vet fmt bench clean
 
 all: build
 
@@ -32,6 +35,15 @@ deps:
 models:
 	MODELS_MIRROR="$(MODELS_MIRROR)" models/fetch.sh "$(WEIGHTS)"
 
+## testdata: fetch the public test data sets into testdata/data (TESTDATA_MIRROR=DIR first) and
+## verify every file against testdata/manifest.sha256.
+testdata:
+	TESTDATA_MIRROR="$(TESTDATA_MIRROR)" testdata/fetch.sh "$(CURDIR)/testdata/data"
+
+# testdata-check: name the missing sets (their tests skip); an error only with VISAGE_REQUIRE_TESTDATA=1.
+testdata-check:
+	@testdata/fetch.sh --check "$(VISAGE_TESTDATA)"
+
 generate:
 	$(GO) tool templ generate -path templates >/dev/null
 
@@ -45,7 +57,7 @@ run: build models
 e2e-deps:
 	cd e2e && npm ci --no-audit --no-fund --silent
 
-test: deps models generate e2e-deps
+test: deps models testdata-check generate e2e-deps
 	$(GO) vet ./...
 	$(GO) build -o bin/idp ./cmd/idp
 	$(GO) test -count=1 -timeout 30m ./...

@@ -6,6 +6,7 @@
 //   node browser.mjs --start URL --video FILE.y4m --until PREFIX [--username U] [--consent allow|deny]
 //                    [--profile DIR] [--timeout-ms N] [--screenshot FILE]
 import { chromium } from "playwright-core";
+import { pageState, clickAndLeave, clickAndSettle, waitCaptureReady } from "./pagestate.mjs";
 
 
 const CHROMIUM_ARGS = [
@@ -36,40 +37,33 @@ export async function signIn(args) {
     while (Date.now() < deadline) {
       const url = page.url();
       if (url.startsWith(args.until)) { out.outcome = "redirected"; break; }
-      if (await page.locator("#error-message").count()) {
-        out.outcome = "error_page"; out.message = await page.locator("#error-message").innerText(); break;
-      }
-      if (await page.locator('form[action="/login"] input[name="username"]').count()) {
+      const st = await pageState(page);
+      if (st === null) { await page.waitForTimeout(100); continue; }
+      if (st.error !== null) { out.outcome = "error_page"; out.message = st.error; break; }
+      if (st.username) {
         const input = page.locator('form[action="/login"] input[name="username"]');
         if (args.username) await input.fill(args.username);
         steps.push("username");
-        await Promise.all([page.waitForLoadState("load"), page.locator("#next").click()]);
-        await page.waitForTimeout(100);
+        await clickAndLeave(page, "#next", deadline - Date.now());
         continue;
       }
-      if (await page.locator('button[value="allow"]').count()) {
+      if (st.consent) {
         steps.push("consent");
-        await page.locator(`button[value="${args.consent || "allow"}"]`).click();
-        await page.waitForTimeout(300);
+        await clickAndLeave(page, `button[value="${args.consent || "allow"}"]`, deadline - Date.now());
         continue;
       }
-      const cap = page.locator("#capture");
-      if (await cap.count()) {
+      if (st.capture) {
         if (captures >= 1) {
-          const st = page.locator("#status");
-          if (await st.getAttribute("data-status")) { out.outcome = "refused"; out.message = await st.innerText(); break; }
-          await page.waitForTimeout(200);
+          if (st.status) { out.outcome = "refused"; out.message = st.statusText; break; }
+        } else {
+          await waitCaptureReady(page, deadline - Date.now());
+          steps.push("selfie");
+          captures++;
+          await clickAndSettle(page, "#capture", deadline - Date.now());
           continue;
         }
-        await page.waitForFunction(() => !document.getElementById("capture").disabled, null, { timeout: 20000 });
-        await page.waitForTimeout(700); // let the fake camera deliver a few frames
-        steps.push("selfie");
-        captures++;
-        await cap.click();
-        await page.waitForTimeout(300);
-        continue;
       }
-      await page.waitForTimeout(200);
+      await page.waitForTimeout(100); // poll interval
     }
   } catch (e) {
     out.outcome = "exception"; out.message = String((e && e.message) || e);

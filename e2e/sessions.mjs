@@ -10,6 +10,7 @@
 //     decides the session shown with the comment, and stops when the page shows the new status
 //     (outcome "decided"). Prints {final_url, outcome, message, status, steps}.
 import { chromium } from "playwright-core";
+import { pageState, clickAndLeave, clickAndSettle, waitCaptureReady } from "./pagestate.mjs";
 
 const CHROMIUM_ARGS = [
   "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -27,13 +28,11 @@ async function open(video) {
   return { browser, page: await context.newPage() };
 }
 
-// snap clicks #capture once the camera runs and waits for the server's answer: a navigation,
+// snap takes a selfie once the camera runs and waits for the server's answer: a navigation,
 // or the status line's data-status.
-async function snap(page) {
-  await page.waitForFunction(() => !document.getElementById("capture").disabled, null, { timeout: 20000 });
-  await page.waitForTimeout(700); // let the fake camera deliver a few frames
-  await page.evaluate(() => { const s = document.getElementById("status"); if (s) delete s.dataset.status; });
-  await page.locator("#capture").click();
+async function snap(page, deadline) {
+  await waitCaptureReady(page, deadline - Date.now());
+  await clickAndSettle(page, "#capture", deadline - Date.now());
 }
 
 async function hosted(args) {
@@ -50,27 +49,21 @@ async function hosted(args) {
         out.status = new URL(url).searchParams.get("status") || "";
         break;
       }
-      if (await page.locator("#session-status").count()) {
-        out.outcome = "done";
-        out.status = await page.locator("#session-status").getAttribute("data-status");
-        out.message = await page.locator("#session-status").innerText();
-        break;
-      }
-      if (await page.locator("#error-message").count()) {
-        out.outcome = "error_page"; out.message = await page.locator("#error-message").innerText(); break;
-      }
-      const st = page.locator("#status");
-      if (await page.locator("#capture").count()) {
-        const answered = await st.getAttribute("data-status");
-        if (out.captures === 0 || answered === "retry") {
-          if (out.captures >= maxCaptures) { out.outcome = "too_many_captures"; out.message = await st.innerText(); break; }
+      const st = await pageState(page);
+      if (st === null) { await page.waitForTimeout(100); continue; }
+      if (st.sessionStatus !== null) { out.outcome = "done"; out.status = st.sessionStatus; out.message = st.sessionText; break; }
+      if (st.error !== null) { out.outcome = "error_page"; out.message = st.error; break; }
+      if (st.capture) {
+        if (out.captures === 0 || st.status === "retry") {
+          if (out.captures >= maxCaptures) { out.outcome = "too_many_captures"; out.message = st.statusText; break; }
           out.captures++;
-          await snap(page);
-        } else if (answered) {
-          out.outcome = "refused"; out.status = answered; out.message = await st.innerText(); break;
+          await snap(page, deadline);
+          continue;
+        } else if (st.status) {
+          out.outcome = "refused"; out.status = st.status; out.message = st.statusText; break;
         }
       }
-      await page.waitForTimeout(200);
+      await page.waitForTimeout(100); // poll interval
     }
   } catch (e) {
     out.outcome = "exception"; out.message = String((e && e.message) || e);
@@ -91,44 +84,35 @@ async function consoleDecide(args) {
   try {
     await page.goto(args.start);
     while (Date.now() < deadline) {
-      if (await page.locator("#error-message").count()) {
-        out.outcome = "error_page"; out.message = await page.locator("#error-message").innerText(); break;
-      }
-      if (await page.locator('form[action="/login"] input[name="username"]').count()) {
+      const st = await pageState(page);
+      if (st === null) { await page.waitForTimeout(100); continue; }
+      if (st.error !== null) { out.outcome = "error_page"; out.message = st.error; break; }
+      if (st.username) {
         steps.push("username");
         await page.locator('form[action="/login"] input[name="username"]').fill(args.username);
-        await Promise.all([page.waitForLoadState("load"), page.locator("#next").click()]);
-        await page.waitForTimeout(100);
+        await clickAndLeave(page, "#next", deadline - Date.now());
         continue;
       }
-      if (await page.locator('button[value="allow"]').count()) {
+      if (st.consent) {
         steps.push("consent");
-        await page.locator('button[value="allow"]').click();
-        await page.waitForTimeout(300);
+        await clickAndLeave(page, 'button[value="allow"]', deadline - Date.now());
         continue;
       }
-      if (await page.locator("#capture").count()) {
-        const st = await page.locator("#status").getAttribute("data-status");
-        if (!captured) { steps.push("selfie"); captured = true; await snap(page); }
-        else if (st) { out.outcome = "refused"; out.message = await page.locator("#status").innerText(); break; }
-        await page.waitForTimeout(200);
-        continue;
-      }
-      if (await page.locator("form#decide").count() && !decided) {
+      if (st.capture) {
+        if (!captured) { steps.push("selfie"); captured = true; await snap(page, deadline); continue; }
+        if (st.status) { out.outcome = "refused"; out.message = st.statusText; break; }
+      } else if (st.decide && !decided) {
         steps.push("decide");
         decided = true;
         await page.locator('form#decide textarea[name="comment"]').fill(args.comment);
-        const button = args.decision === "Declined" ? "#decline" : "#approve";
-        await Promise.all([page.waitForLoadState("load"), page.locator(button).click()]);
-        await page.waitForTimeout(200);
+        await clickAndLeave(page, args.decision === "Declined" ? "#decline" : "#approve", deadline - Date.now());
         continue;
-      }
-      if (await page.locator("#session-status").count()) {
-        out.status = await page.locator("#session-status").getAttribute("data-status");
+      } else if (st.sessionStatus !== null) {
+        out.status = st.sessionStatus;
         if (decided && out.status === args.decision) { out.outcome = "decided"; break; }
-        if (!decided && !(await page.locator("form#decide").count())) { out.outcome = "not_decidable"; break; }
+        if (!decided && !st.decide) { out.outcome = "not_decidable"; break; }
       }
-      await page.waitForTimeout(200);
+      await page.waitForTimeout(100); // poll interval
     }
   } catch (e) {
     out.outcome = "exception"; out.message = String((e && e.message) || e);

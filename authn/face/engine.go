@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -324,10 +325,13 @@ func (e *Engine) jitter(ctx context.Context, img *image.RGBA, a *Analysis) error
 		s = math.Min(s, e.cfg.Detect.UpsampleFactor)
 	}
 	sub := resize(img, crop, max(1, int(math.Round(float64(crop.Dx())*s))), max(1, int(math.Round(float64(crop.Dy())*s))))
-	dets, err := e.recognize(r, sub, 1, false, "hog")
-	if err == nil && len(dets) == 0 {
-		dets, err = e.recognize(r, sub, 1, true, "cnn")
-	}
+	dets, err := onFreshThread(func() ([]detection, error) {
+		dets, err := e.recognize(r, sub, 1, false, "hog")
+		if err == nil && len(dets) == 0 {
+			dets, err = e.recognize(r, sub, 1, true, "cnn")
+		}
+		return dets, err
+	})
 	if err != nil {
 		return err
 	}
@@ -622,4 +626,27 @@ func encodeJPEG(img *image.RGBA, quality int) ([]byte, error) {
 		return nil, newError(CodeInternal, ErrInternal, fmt.Errorf("encoding working copy: %w", err))
 	}
 	return buf.Bytes(), nil
+}
+
+// onFreshThread runs f on an OS thread that no jittering call has used before, and ends that
+// thread afterwards. dlib draws its jitter transforms from a thread_local random generator with
+// a fixed default seed, so a fresh thread makes the jittered enrolment descriptor a function of
+// the image alone: the same photo always gives the same template, whatever ran before it or on
+// which thread the Go scheduler put the cgo call. The goroutine locks its thread and exits
+// without unlocking it, which makes the runtime terminate the thread (runtime.LockOSThread);
+// a thread costs tens of microseconds against the ~100 ms of a jittered description.
+func onFreshThread[T any](f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread dies with this goroutine, and its generator with it.
+		v, err := f()
+		done <- result{v, err}
+	}()
+	r := <-done
+	return r.v, r.err
 }
