@@ -17,7 +17,7 @@ const CHROMIUM_ARGS = [
 
 // signIn runs one sign-in and returns {final_url, outcome, message, steps}.
 export async function signIn(args) {
-  const timeout = Number(args["timeout-ms"] || 60000);
+  const timeout = Number(args["timeout-ms"] || 150000);
   const opts = {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true,
     args: [...CHROMIUM_ARGS, `--use-file-for-fake-video-capture=${args.video}`],

@@ -38,7 +38,7 @@ async function snap(page, deadline) {
 async function hosted(args) {
   const { browser, page } = await open(args.video);
   const out = { final_url: "", outcome: "timeout", message: "", status: "", captures: 0 };
-  const deadline = Date.now() + Number(args["timeout-ms"] || 60000);
+  const deadline = Date.now() + Number(args["timeout-ms"] || 150000);
   const maxCaptures = Number(args["max-captures"] || 3);
   try {
     await page.goto(args.url);
@@ -78,7 +78,7 @@ async function consoleDecide(args) {
   const { browser, page } = await open(args.video);
   const steps = [];
   const out = { final_url: "", outcome: "timeout", message: "", status: "", steps };
-  const deadline = Date.now() + Number(args["timeout-ms"] || 90000);
+  const deadline = Date.now() + Number(args["timeout-ms"] || 150000);
   let captured = false;
   let decided = false;
   try {

@@ -256,7 +256,7 @@ func TestSessionsAPIEndToEnd(t *testing.T) {
 			if res.Outcome != "redirected" || res.Status != tc.want || !strings.Contains(res.FinalURL, "verificationSessionId="+cr.SessionID) {
 				t.Fatalf("hosted page: %+v, want a redirect to the callback with status %s", res, tc.want)
 			}
-			ev := h.wait(cr.SessionID, tc.want, 20*time.Second)
+			ev := h.wait(cr.SessionID, tc.want, 60*time.Second)
 			var wd decision
 			if err := json.Unmarshal(ev.Decision, &wd); err != nil {
 				t.Fatalf("webhook decision: %v", err)
@@ -280,7 +280,7 @@ func TestSessionsAPIEndToEnd(t *testing.T) {
 			if len(d.IPAnalyses) != 1 || d.IPAnalyses[0].IPAddress != "127.0.0.1" || d.IPAnalyses[0].IsVPNOrTor || d.IPAnalyses[0].BrowserFamily != "HeadlessChrome" {
 				t.Errorf("IP analysis %+v", d.IPAnalyses)
 			}
-			h.wait(cr.SessionID, "In Progress", time.Second)
+			h.wait(cr.SessionID, "In Progress", 60*time.Second)
 			if tc.want == "In Review" {
 				reviewID = cr.SessionID
 			}
@@ -315,7 +315,7 @@ func TestSessionsAPIEndToEnd(t *testing.T) {
 			t.Errorf("face match %+v: the face is the right one, only the liveness fails", d.FaceMatches)
 		}
 		t.Logf("ACTIVE_3D on a held-up photo: liveness %v, face match %.2f", risks(d.LivenessChecks[0].Warnings), d.FaceMatches[0].Score)
-		h.wait(cr.SessionID, "Declined", 20*time.Second)
+		h.wait(cr.SessionID, "Declined", 60*time.Second)
 	})
 
 	t.Run("decided in the console", func(t *testing.T) {
@@ -330,7 +330,7 @@ func TestSessionsAPIEndToEnd(t *testing.T) {
 		if res.Outcome != "decided" || res.Status != "Approved" || !slices.Contains(res.Steps, "selfie") {
 			t.Fatalf("console: %+v", res)
 		}
-		ev := h.wait(reviewID, "Approved", 20*time.Second)
+		ev := h.wait(reviewID, "Approved", 60*time.Second)
 		var wd, d decision
 		if err := json.Unmarshal(ev.Decision, &wd); err != nil {
 			t.Fatal(err)

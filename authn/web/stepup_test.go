@@ -77,6 +77,30 @@ func newStepEnv(t *testing.T, tweak func(*Config)) *stepEnv {
 // ACTIVE_3D/FLASHING challenger).
 func newStepEnvWith(t *testing.T, tweak func(*Config), withLiveness bool) *stepEnv {
 	t.Helper()
+	return newStepEnvClock(t, tweak, withLiveness, nil)
+}
+
+// testClock is a clock that tests move forward.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// newStepEnvClock is newStepEnvWith with the pages' clock (nil: time.Now).
+func newStepEnvClock(t *testing.T, tweak func(*Config), withLiveness bool, now func() time.Time) *stepEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "visage.db"))
@@ -112,7 +136,7 @@ func newStepEnvWith(t *testing.T, tweak func(*Config), withLiveness bool) *stepE
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	deps := Deps{Provider: p, Store: st, Engine: testEngine(t), Keys: keys, Tor: tor, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	deps := Deps{Provider: p, Store: st, Engine: testEngine(t), Keys: keys, Tor: tor, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now}
 	if withLiveness {
 		deps.Passive, deps.Challenger = testLiveness(t)
 	}
@@ -123,8 +147,8 @@ func newStepEnvWith(t *testing.T, tweak func(*Config), withLiveness bool) *stepE
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
-	now := time.Now().UTC()
-	if err := st.CreateClient(ctx, store.Client{ID: "rp", Public: true, AuthMethod: "none", FirstParty: true, RedirectURIs: []string{testRedirect}, CreatedAt: now}); err != nil {
+	created := time.Now().UTC()
+	if err := st.CreateClient(ctx, store.Client{ID: "rp", Public: true, AuthMethod: "none", FirstParty: true, RedirectURIs: []string{testRedirect}, CreatedAt: created}); err != nil {
 		t.Fatal(err)
 	}
 	img, err := os.ReadFile(lfwPhoto(t, "Aaron_Peirsol", 1))
@@ -432,9 +456,11 @@ func TestForwardedForSpoofing(t *testing.T) {
 	}
 }
 
-// TestLockout: failures lock the account until the window slides past them.
+// TestLockout: failures lock the account until the window slides past them. The window is
+// moved by a test clock, so a slow machine cannot let failures slide out of it mid-test.
 func TestLockout(t *testing.T) {
-	e := newStepEnv(t, func(c *Config) { c.MaxFailures = 3; c.FailureWindow = 3 * time.Second })
+	clock := &testClock{t: time.Now()}
+	e := newStepEnvClock(t, func(c *Config) { c.MaxFailures = 3; c.FailureWindow = 15 * time.Minute }, false, clock.Now)
 	other := lfwPhoto(t, "Colin_Powell", 38)
 	b := newBrowser("198.51.100.10")
 	for i := 0; i < 3; i++ {
@@ -447,7 +473,7 @@ func TestLockout(t *testing.T) {
 	if o.status != http.StatusTooManyRequests {
 		t.Fatalf("after 3 failures the account is not locked: %+v", o)
 	}
-	time.Sleep(3200 * time.Millisecond)
+	clock.Add(15*time.Minute + time.Second)
 	if o := e.signIn(t, b, lfwPhoto(t, "Aaron_Peirsol", 2), nil); o.code == "" {
 		t.Fatalf("the lock did not expire: %+v", o)
 	}

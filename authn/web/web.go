@@ -84,6 +84,9 @@ type Deps struct {
 	Passive    *liveness.Passive
 	Challenger *liveness.Challenger
 	Log        *slog.Logger
+	// Now is the clock of lockout windows, audit times and re-enrolment windows; nil means
+	// time.Now. Tests set it to move time without sleeping.
+	Now func() time.Time
 }
 
 // Server holds the dependencies of the pages.
@@ -114,9 +117,13 @@ func New(cfg Config, d Deps) *Server {
 	if d.VPN == nil {
 		d.VPN, _ = risk.OpenList("", d.Log)
 	}
+	now := func() time.Time { return time.Now().UTC() }
+	if d.Now != nil {
+		now = func() time.Time { return d.Now().UTC() }
+	}
 	return &Server{cfg: cfg, provider: d.Provider, store: d.Store, engine: d.Engine, keys: d.Keys,
 		verifier: &authn.Verifier{Engine: d.Engine, Passive: d.Passive}, passive: d.Passive, chall: d.Challenger, cookies: cs, devices: risk.NewDeviceCookies(cfg.DeviceHashKey, cfg.DeviceBlockKey, cfg.DeviceTTL, cfg.Secure),
-		tor: d.Tor, vpn: d.VPN, metrics: NewMetrics(), log: d.Log, now: func() time.Time { return time.Now().UTC() }}
+		tor: d.Tor, vpn: d.VPN, metrics: NewMetrics(), log: d.Log, now: now}
 }
 
 // Metrics returns the step-up counters (served at /metrics).
