@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/visage-idp/visage/internal/testenv"
 )
 
 // photoAttack imitates a person turning a printed frontal photo in front of the camera, phase by
@@ -57,6 +59,10 @@ func TestActive3D(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the face engine on about 150 frames")
 	}
+	// The cases' frames are read inside subtests with this t: check the sets here, where a
+	// missing one can skip the test.
+	testenv.Path(t, "pointing04", "labels.csv")
+	testenv.Path(t, "replay", "frames")
 	c := newChallenger(t, nil)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	leftRight := []string{StepLeft, StepRight, StepCenter}
