@@ -63,6 +63,9 @@ func startServer(t *testing.T, extraEnv ...string) *server {
 		"VISAGE_DATA_DIR="+t.TempDir(),
 		"VISAGE_MODELS_DIR="+testenv.ModelsDir(t),
 		"VISAGE_FACE_WORKERS=1",
+		// Every browser in these tests comes from 127.0.0.1: the rate limits are tested on
+		// their own (abuse_test.go) and lifted here, where one address plays many users.
+		"VISAGE_RATE_LIMIT_BURST=100000", "VISAGE_RATE_LIMIT_NETWORK_BURST=100000",
 	)
 	s.env = append(s.env, extraEnv...)
 	s.cmd = exec.Command(s.bin, "serve")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 )
 
 // Config configures an Engine. Zero numeric fields take their DefaultConfig value, a zero
@@ -21,12 +22,18 @@ type Config struct {
 	// QueueSize is how many requests may wait for a free recognizer; beyond that Analyze fails
 	// at once with ErrQueueFull. Default 16.
 	QueueSize int
-	// MaxBytes, MaxWidth and MaxHeight bound the input (defaults 2 MB, 4096 x 4096).
+	// MaxBytes, MaxWidth, MaxHeight and MaxPixels bound the input, checked from the header
+	// before any pixel is decoded (defaults 2 MB, 4096 x 4096, 2,100,000 pixels: a 1920 x 1080
+	// frame fits, a 4096 x 4096 image bomb does not).
 	MaxBytes            int64
 	MaxWidth, MaxHeight int
-	Detect              DetectConfig
-	Quality             QualityConfig
-	Policy              MatchPolicy
+	MaxPixels           int
+	// AnalyzeTimeout bounds one Analyze call, queueing included, whatever the caller's context
+	// allows (default 10 s): a request that cannot be answered in time gives its recognizer up.
+	AnalyzeTimeout time.Duration
+	Detect         DetectConfig
+	Quality        QualityConfig
+	Policy         MatchPolicy
 	// EnrolJitter: enrolment describes each photo as the mean descriptor of this many randomly
 	// jittered (zoomed, rotated, shifted, mirrored) copies of the aligned face chip, as dlib
 	// allows; 0 means the default (10), negative disables. The jittering recognizers are
@@ -122,6 +129,9 @@ func DefaultConfig() Config {
 		MaxBytes:  2 << 20,
 		MaxWidth:  4096,
 		MaxHeight: 4096,
+		MaxPixels: 2_100_000,
+
+		AnalyzeTimeout: 10 * time.Second,
 		Detect: DetectConfig{
 			WorkingMaxSide:    480,
 			UpsampleBelow:     400,
@@ -155,6 +165,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxWidth <= 0 {
 		c.MaxWidth = d.MaxWidth
+	}
+	if c.MaxPixels <= 0 {
+		c.MaxPixels = d.MaxPixels
+	}
+	if c.AnalyzeTimeout <= 0 {
+		c.AnalyzeTimeout = d.AnalyzeTimeout
 	}
 	if c.MaxHeight <= 0 {
 		c.MaxHeight = d.MaxHeight
@@ -197,5 +213,5 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) limits() Limits {
-	return Limits{MaxBytes: c.MaxBytes, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight}
+	return Limits{MaxBytes: c.MaxBytes, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight, MaxPixels: c.MaxPixels}
 }

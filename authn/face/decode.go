@@ -16,6 +16,9 @@ type Limits struct {
 	MaxBytes  int64 // size of the encoded file
 	MaxWidth  int   // width after EXIF orientation
 	MaxHeight int   // height after EXIF orientation
+	// MaxPixels bounds width x height: what decoding costs in time and memory (4 bytes a
+	// pixel) grows with it, whatever the file's size. A 100 KB PNG of zeros can claim 16 MP.
+	MaxPixels int
 }
 
 // Format is a supported input encoding.
@@ -104,6 +107,10 @@ func probe(data []byte, lim Limits) (probed, error) {
 	if (lim.MaxWidth > 0 && w > lim.MaxWidth) || (lim.MaxHeight > 0 && h > lim.MaxHeight) {
 		return probed{}, newError(CodeImageTooLarge, ErrTooLarge,
 			fmt.Errorf("%dx%d pixels, limit %dx%d", w, h, lim.MaxWidth, lim.MaxHeight))
+	}
+	if lim.MaxPixels > 0 && int64(w)*int64(h) > int64(lim.MaxPixels) {
+		return probed{}, newError(CodeImageTooLarge, ErrTooLarge,
+			fmt.Errorf("%dx%d = %d pixels, limit %d", w, h, int64(w)*int64(h), lim.MaxPixels))
 	}
 	return p, nil
 }

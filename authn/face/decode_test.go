@@ -8,7 +8,7 @@ import (
 	"image"
 	"image/color"
 	"testing"
-	"time"
+	"runtime"
 
 	"github.com/visage-idp/visage/internal/testenv"
 )
@@ -144,34 +144,45 @@ func TestDecodeOrientation(t *testing.T) {
 	}
 }
 
+// TestDecodeRejects: bad and hostile input is refused with its code, and refused cheaply: what
+// the header condemns allocates next to nothing (no pixel buffer). Memory is counted, not time,
+// so that a busy machine cannot fail the test.
 func TestDecodeRejects(t *testing.T) {
 	photo := readFile(t, lfw(t, "Aaron_Peirsol", 1))
-	lim := Limits{MaxBytes: 2 << 20, MaxWidth: 4096, MaxHeight: 4096}
+	lim := Limits{MaxBytes: 2 << 20, MaxWidth: 4096, MaxHeight: 4096, MaxPixels: 2_100_000}
+	zeroPNG := encPNG(t, image.NewGray(image.Rect(0, 0, 4096, 4096)))
+	flatJPEG := encJPEG(t, image.NewRGBA(image.Rect(0, 0, 4096, 4096)))
+	t.Logf("bombs: %d-byte PNG and %d-byte JPEG of 4096x4096", len(zeroPNG), len(flatJPEG))
+	const header = 256 << 10 // bytes a header-only refusal may allocate
 	tests := []struct {
-		name    string
-		data    []byte
-		lim     Limits
-		want    error
-		code    string
-		maxTime time.Duration
+		name     string
+		data     []byte
+		lim      Limits
+		want     error
+		code     string
+		maxAlloc uint64
 	}{
-		{"truncated JPEG", photo[:len(photo)/2], lim, ErrCorrupt, CodeImageCorrupt, 200 * time.Millisecond},
-		{"JPEG header only", photo[:200], lim, ErrCorrupt, CodeImageCorrupt, 50 * time.Millisecond},
-		{"20000x20000 PNG header", hugePNGHeader(20000, 20000), lim, ErrTooLarge, CodeImageTooLarge, 20 * time.Millisecond},
-		{"PNG of zero width", hugePNGHeader(0, 10), lim, ErrCorrupt, CodeImageCorrupt, 20 * time.Millisecond},
-		{"too many bytes", photo, Limits{MaxBytes: 1000}, ErrTooLarge, CodeImageTooLarge, 5 * time.Millisecond},
-		{"GIF", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), lim, ErrUnsupportedFormat, CodeUnsupportedFormat, 5 * time.Millisecond},
-		{"WebP", []byte("RIFF\x24\x00\x00\x00WEBPVP8 "), lim, ErrUnsupportedFormat, CodeUnsupportedFormat, 5 * time.Millisecond},
-		{"empty", nil, lim, ErrCorrupt, CodeImageCorrupt, 5 * time.Millisecond},
-		{"JPEG magic then garbage", append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{0x42}, 500)...), lim, ErrCorrupt, CodeImageCorrupt, 20 * time.Millisecond},
-		{"rotated portrait over width limit", withJPEGExif(encJPEG(t, image.NewRGBA(image.Rect(0, 0, 300, 100))), 6, false), Limits{MaxWidth: 200, MaxHeight: 400}, nil, "", time.Second},
-		{"rotated landscape over height limit", withJPEGExif(encJPEG(t, image.NewRGBA(image.Rect(0, 0, 300, 100))), 6, false), Limits{MaxWidth: 400, MaxHeight: 200}, ErrTooLarge, CodeImageTooLarge, 20 * time.Millisecond},
+		{"truncated JPEG", photo[:len(photo)/2], lim, ErrCorrupt, CodeImageCorrupt, 8 << 20},
+		{"JPEG header only", photo[:200], lim, ErrCorrupt, CodeImageCorrupt, header},
+		{"20000x20000 PNG header", hugePNGHeader(20000, 20000), lim, ErrTooLarge, CodeImageTooLarge, header},
+		{"4096x4096 PNG of zeros (pixel bomb)", zeroPNG, lim, ErrTooLarge, CodeImageTooLarge, header},
+		{"4096x4096 flat JPEG (pixel bomb)", flatJPEG, lim, ErrTooLarge, CodeImageTooLarge, header},
+		{"PNG of zero width", hugePNGHeader(0, 10), lim, ErrCorrupt, CodeImageCorrupt, header},
+		{"too many bytes", photo, Limits{MaxBytes: 1000}, ErrTooLarge, CodeImageTooLarge, header},
+		{"GIF", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), lim, ErrUnsupportedFormat, CodeUnsupportedFormat, header},
+		{"WebP", []byte("RIFF\x24\x00\x00\x00WEBPVP8 "), lim, ErrUnsupportedFormat, CodeUnsupportedFormat, header},
+		{"empty", nil, lim, ErrCorrupt, CodeImageCorrupt, header},
+		{"JPEG magic then garbage", append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{0x42}, 500)...), lim, ErrCorrupt, CodeImageCorrupt, header},
+		{"rotated portrait over width limit", withJPEGExif(encJPEG(t, image.NewRGBA(image.Rect(0, 0, 300, 100))), 6, false), Limits{MaxWidth: 200, MaxHeight: 400}, nil, "", 0},
+		{"rotated landscape over height limit", withJPEGExif(encJPEG(t, image.NewRGBA(image.Rect(0, 0, 300, 100))), 6, false), Limits{MaxWidth: 400, MaxHeight: 200}, ErrTooLarge, CodeImageTooLarge, header},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			img, err := Decode(tc.data, tc.lim)
-			elapsed := time.Since(start)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Decode: %v", err)
@@ -190,8 +201,8 @@ func TestDecodeRejects(t *testing.T) {
 			if img != nil {
 				t.Errorf("got an image with the error")
 			}
-			if elapsed > tc.maxTime {
-				t.Errorf("took %v, want under %v", elapsed, tc.maxTime)
+			if alloc > tc.maxAlloc {
+				t.Errorf("allocated %d bytes, want at most %d", alloc, tc.maxAlloc)
 			}
 		})
 	}

@@ -251,6 +251,8 @@ func (e *Engine) AnalyzeWith(ctx context.Context, data []byte, opts AnalyzeOptio
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.AnalyzeTimeout)
+	defer cancel()
 	leave, err := e.enter()
 	if err != nil {
 		return nil, err

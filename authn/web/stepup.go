@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"sync"
@@ -133,10 +134,18 @@ func userAgent(r *http.Request) string {
 type Metrics struct {
 	mu     sync.Mutex
 	counts map[[2]string]int64
+	also   []func(io.Writer)
 }
 
 // NewMetrics returns empty counters.
 func NewMetrics() *Metrics { return &Metrics{counts: map[[2]string]int64{}} }
+
+// Also adds a writer of more metrics (another component's counters) to what /metrics serves.
+func (m *Metrics) Also(write func(io.Writer)) {
+	m.mu.Lock()
+	m.also = append(m.also, write)
+	m.mu.Unlock()
+}
 
 // Inc counts one decision.
 func (m *Metrics) Inc(method, outcome string) {
@@ -166,5 +175,9 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "visage_stepup_decisions_total{method=%q,outcome=%q} %d\n", k[0], k[1], m.counts[k])
 	}
+	also := m.also
 	m.mu.Unlock()
+	for _, write := range also {
+		write(w)
+	}
 }

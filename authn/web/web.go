@@ -580,11 +580,13 @@ func declined(d authn.Decision) verdict {
 
 func (s *Server) internalJSON(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.ErrorContext(r.Context(), what, "err", err)
-	status := http.StatusInternalServerError
-	if errors.Is(err, face.ErrQueueFull) {
-		status = http.StatusServiceUnavailable
+	if errors.Is(err, face.ErrQueueFull) || errors.Is(err, context.DeadlineExceeded) {
+		// Admission control: answer at once and say when to come back, rather than queue.
+		w.Header().Set("Retry-After", "2")
+		writeJSON(w, http.StatusServiceUnavailable, verdict{Status: "error", Code: "BUSY", Message: "The server is busy; nothing was changed. Try again in a few seconds."})
+		return
 	}
-	writeJSON(w, status, verdict{Status: "error", Code: "INTERNAL", Message: "Something went wrong on our side; nothing was changed. Try again."})
+	writeJSON(w, http.StatusInternalServerError, verdict{Status: "error", Code: "INTERNAL", Message: "Something went wrong on our side; nothing was changed. Try again."})
 }
 
 // newSession records a server-side SSO session for a selfie that was approved.

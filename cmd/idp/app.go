@@ -80,6 +80,7 @@ func (a *app) engine() (*face.Engine, error) {
 		fc.Workers = a.cfg.FaceWorkers
 	}
 	fc.MaxBytes = a.cfg.MaxImageBytes
+	fc.MaxPixels = a.cfg.MaxImagePixels
 	return face.NewEngine(fc)
 }
 

@@ -55,6 +55,13 @@ type Config struct {
 	MaxIPFailures  int           `yaml:"max_ip_failures"` // VISAGE_MAX_IP_FAILURES
 	DeviceTTL      time.Duration `yaml:"device_ttl"`      // VISAGE_DEVICE_TTL
 	StepUp         risk.Policy   `yaml:"step_up"`         // VISAGE_STEP_UP_KNOWN_DEVICE_KNOWN_IP, _KNOWN_DEVICE_NEW_IP, _NEW_DEVICE, _NEW_DEVICE_TOR_OR_VPN
+
+	// Abuse resistance.
+	MaxImagePixels        int     `yaml:"max_image_pixels"`              // VISAGE_MAX_IMAGE_PIXELS: width x height of a selfie, checked from the header
+	RateLimitBurst        int     `yaml:"rate_limit_burst"`              // VISAGE_RATE_LIMIT_BURST: requests one address may make at once (0 = no limit)
+	RateLimitPerMinute    float64 `yaml:"rate_limit_per_minute"`         // VISAGE_RATE_LIMIT_PER_MINUTE
+	RateLimitNetBurst     int     `yaml:"rate_limit_network_burst"`      // VISAGE_RATE_LIMIT_NETWORK_BURST: the same for one /24 or /64
+	RateLimitNetPerMinute float64 `yaml:"rate_limit_network_per_minute"` // VISAGE_RATE_LIMIT_NETWORK_PER_MINUTE
 }
 
 // defaultConfig returns the defaults documented in the README.
@@ -67,6 +74,7 @@ func defaultConfig() Config {
 		RefreshTokenTTL: 30 * 24 * time.Hour, AuthRequestTTL: 30 * time.Minute,
 		ListReload: time.Minute, KnownIPWindow: 90 * 24 * time.Hour, KnownIPv4Bits: 24, KnownIPv6Bits: 64, MaxIPFailures: 20,
 		DeviceTTL: 400 * 24 * time.Hour, StepUp: risk.DefaultPolicy(),
+		MaxImagePixels: 2_100_000, RateLimitBurst: 30, RateLimitPerMinute: 30, RateLimitNetBurst: 120, RateLimitNetPerMinute: 120,
 	}
 }
 
@@ -115,6 +123,15 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 				errs = append(errs, fmt.Errorf("%s=%q: want an integer", name, v))
 			}
 			*dst = n
+		}
+	}
+	setFloat := func(name string, dst *float64) {
+		if v, ok := env(name); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: want a number", name, v))
+			}
+			*dst = f
 		}
 	}
 	setDur := func(name string, dst *time.Duration) {
@@ -166,6 +183,11 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	setInt("VISAGE_KNOWN_IPV6_BITS", &cfg.KnownIPv6Bits)
 	setInt("VISAGE_MAX_IP_FAILURES", &cfg.MaxIPFailures)
 	setDur("VISAGE_DEVICE_TTL", &cfg.DeviceTTL)
+	setInt("VISAGE_MAX_IMAGE_PIXELS", &cfg.MaxImagePixels)
+	setInt("VISAGE_RATE_LIMIT_BURST", &cfg.RateLimitBurst)
+	setFloat("VISAGE_RATE_LIMIT_PER_MINUTE", &cfg.RateLimitPerMinute)
+	setInt("VISAGE_RATE_LIMIT_NETWORK_BURST", &cfg.RateLimitNetBurst)
+	setFloat("VISAGE_RATE_LIMIT_NETWORK_PER_MINUTE", &cfg.RateLimitNetPerMinute)
 	setStr("VISAGE_STEP_UP_KNOWN_DEVICE_KNOWN_IP", &cfg.StepUp.KnownDeviceKnownIP)
 	setStr("VISAGE_STEP_UP_KNOWN_DEVICE_NEW_IP", &cfg.StepUp.KnownDeviceNewIP)
 	setStr("VISAGE_STEP_UP_NEW_DEVICE", &cfg.StepUp.NewDevice)
@@ -232,6 +254,13 @@ func (c Config) validate() error {
 	}
 	if c.MaxIPFailures < 1 {
 		errs = append(errs, errors.New("max_ip_failures: must be at least 1"))
+	}
+	if c.MaxImagePixels < 100_000 || c.MaxImagePixels > 50_000_000 {
+		errs = append(errs, fmt.Errorf("max_image_pixels %d: want 100000 to 50000000", c.MaxImagePixels))
+	}
+	if c.RateLimitBurst < 0 || c.RateLimitNetBurst < 0 || c.RateLimitPerMinute < 0 || c.RateLimitNetPerMinute < 0 ||
+		(c.RateLimitBurst > 0 && c.RateLimitPerMinute == 0) || (c.RateLimitNetBurst > 0 && c.RateLimitNetPerMinute == 0) {
+		errs = append(errs, errors.New("rate_limit_*: bursts 0 (no limit) or more, and a positive per-minute rate for every limit that is on"))
 	}
 	for _, f := range []struct{ name, path string }{{"tor_list", c.TorList}, {"vpn_list", c.VPNList}} {
 		if f.path != "" {

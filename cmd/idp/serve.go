@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/visage-idp/visage/authn/liveness"
+	"github.com/visage-idp/visage/authn/ratelimit"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/authn/web"
 	"github.com/visage-idp/visage/oidc"
@@ -92,9 +94,17 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return fmt.Errorf("liveness challenges: %w", err)
 	}
 
+	limiter := ratelimit.New(ratelimit.Config{
+		Address:  ratelimit.Rate{Burst: cfg.RateLimitBurst, PerMinute: cfg.RateLimitPerMinute},
+		Network:  ratelimit.Rate{Burst: cfg.RateLimitNetBurst, PerMinute: cfg.RateLimitNetPerMinute},
+		ClientIP: func(r *http.Request) netip.Addr { return risk.ClientIP(r, wc.TrustedProxies) },
+		Limited:  rateLimited,
+	})
 	mux := http.NewServeMux()
-	web.New(wc, web.Deps{Provider: provider, Store: a.store, Engine: engine, Keys: keys, Tor: tor, VPN: vpn,
-		Passive: passive, Challenger: challenger, Log: a.log}).Routes(mux)
+	pages := web.New(wc, web.Deps{Provider: provider, Store: a.store, Engine: engine, Keys: keys, Tor: tor, VPN: vpn,
+		Passive: passive, Challenger: challenger, Log: a.log})
+	pages.Metrics().Also(limiter.WriteMetrics)
+	pages.Routes(mux)
 	if err := mountSessions(ctx, mux, sessionsDeps{Cfg: cfg, Log: a.log, Store: a.store, Engine: engine, Keys: keys, Issuer: cfg.Issuer,
 		CookieHashKey: a.secrets.CookieHashKey, CookieBlockKey: a.secrets.CookieBlockKey, Passive: passive, Challenger: challenger}); err != nil {
 		return err
@@ -108,7 +118,7 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: limiter.Middleware(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	go collectGarbage(ctx, a, 10*time.Minute)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -212,4 +222,19 @@ func collectGarbage(ctx context.Context, a *app, every time.Duration) {
 			}
 		}
 	}
+}
+
+// rateLimited says which requests the per-address and per-network limits apply to: those that
+// anybody can send without an account and that cost CPU (a face analysis) or say something
+// about an account: the username step, the selfie and challenge posts, registration, and the
+// hosted Sessions pages (their URL holds a token).
+func rateLimited(r *http.Request) bool {
+	p := r.URL.Path
+	if r.Method == http.MethodPost {
+		switch p {
+		case "/login", "/login/selfie", "/login/challenge", "/login/liveness", "/register":
+			return true
+		}
+	}
+	return strings.HasPrefix(p, "/session/")
 }
