@@ -19,7 +19,7 @@ import (
 )
 
 // benchProvider serves the provider over a real SQLite store on loopback.
-func benchProvider(b *testing.B) (*httptest.Server, *Provider, store.Storage) {
+func benchProvider(b testing.TB) (*httptest.Server, *Provider, store.Storage) {
 	b.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
@@ -41,7 +41,7 @@ func benchProvider(b *testing.B) (*httptest.Server, *Provider, store.Storage) {
 
 // seedRefreshToken creates a user, a completed auth request and a code, and exchanges it through
 // the storage adapter, returning a refresh token.
-func seedRefreshToken(b *testing.B, p *Provider, st store.Storage, clientID string, i int) string {
+func seedRefreshToken(b testing.TB, p *Provider, st store.Storage, clientID string, i int) string {
 	b.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()

@@ -170,7 +170,7 @@ func TestSigningAlgorithmPerClientAndRotation(t *testing.T) {
 		t.Fatalf("JWKS has %d keys, want 4 (2 active, 2 retired)", n)
 	}
 	// Past the publication window the retired keys go.
-	if _, err := o.st.GarbageCollect(ctx, time.Now().Add(2*time.Hour)); err != nil {
+	if _, err := o.st.GarbageCollect(ctx, time.Now().Add(2*time.Hour), store.Retention{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(o.jwks(t).Keys); n != 2 {

@@ -268,8 +268,21 @@ type Storage interface {
 	CountFailures(ctx context.Context, userID string, since time.Time) (int, error)
 
 	// GarbageCollect deletes expired auth requests, codes, tokens and sessions, and keys whose
-	// PublishUntil has passed, as of now. It returns how many records it removed.
-	GarbageCollect(ctx context.Context, now time.Time) (int64, error)
+	// PublishUntil has passed, as of now; and the attempts, audit events and token-less grants
+	// older than keep says. It returns how many records it removed.
+	GarbageCollect(ctx context.Context, now time.Time, keep Retention) (int64, error)
 
 	Close() error
+}
+
+// Retention says how long GarbageCollect keeps the records that do not expire by themselves; a
+// zero duration keeps them for ever.
+type Retention struct {
+	// Attempts: sign-in attempts. Lockout windows and known networks are read from them, so
+	// keep them at least as long as the longer of the two.
+	Attempts time.Duration
+	// Audit: audit events.
+	Audit time.Duration
+	// Grants: a grant with no code, access token or refresh token left, from its creation.
+	Grants time.Duration
 }

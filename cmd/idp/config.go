@@ -62,6 +62,11 @@ type Config struct {
 	RateLimitPerMinute    float64 `yaml:"rate_limit_per_minute"`         // VISAGE_RATE_LIMIT_PER_MINUTE
 	RateLimitNetBurst     int     `yaml:"rate_limit_network_burst"`      // VISAGE_RATE_LIMIT_NETWORK_BURST: the same for one /24 or /64
 	RateLimitNetPerMinute float64 `yaml:"rate_limit_network_per_minute"` // VISAGE_RATE_LIMIT_NETWORK_PER_MINUTE
+
+	// Housekeeping: how long records that do not expire by themselves are kept (0 = for ever).
+	AttemptsRetention time.Duration `yaml:"attempts_retention"` // VISAGE_ATTEMPTS_RETENTION: sign-in attempts (at least known_ip_window and failure_window)
+	AuditRetention    time.Duration `yaml:"audit_retention"`    // VISAGE_AUDIT_RETENTION
+	GrantRetention    time.Duration `yaml:"grant_retention"`    // VISAGE_GRANT_RETENTION: grants with no token left
 }
 
 // defaultConfig returns the defaults documented in the README.
@@ -74,6 +79,7 @@ func defaultConfig() Config {
 		RefreshTokenTTL: 30 * 24 * time.Hour, AuthRequestTTL: 30 * time.Minute,
 		ListReload: time.Minute, KnownIPWindow: 90 * 24 * time.Hour, KnownIPv4Bits: 24, KnownIPv6Bits: 64, MaxIPFailures: 20,
 		DeviceTTL: 400 * 24 * time.Hour, StepUp: risk.DefaultPolicy(),
+		AttemptsRetention: 90 * 24 * time.Hour, AuditRetention: 365 * 24 * time.Hour, GrantRetention: 24 * time.Hour,
 		MaxImagePixels: 2_100_000, RateLimitBurst: 30, RateLimitPerMinute: 30, RateLimitNetBurst: 120, RateLimitNetPerMinute: 120,
 	}
 }
@@ -184,6 +190,9 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	setInt("VISAGE_MAX_IP_FAILURES", &cfg.MaxIPFailures)
 	setDur("VISAGE_DEVICE_TTL", &cfg.DeviceTTL)
 	setInt("VISAGE_MAX_IMAGE_PIXELS", &cfg.MaxImagePixels)
+	setDur("VISAGE_ATTEMPTS_RETENTION", &cfg.AttemptsRetention)
+	setDur("VISAGE_AUDIT_RETENTION", &cfg.AuditRetention)
+	setDur("VISAGE_GRANT_RETENTION", &cfg.GrantRetention)
 	setInt("VISAGE_RATE_LIMIT_BURST", &cfg.RateLimitBurst)
 	setFloat("VISAGE_RATE_LIMIT_PER_MINUTE", &cfg.RateLimitPerMinute)
 	setInt("VISAGE_RATE_LIMIT_NETWORK_BURST", &cfg.RateLimitNetBurst)
@@ -254,6 +263,12 @@ func (c Config) validate() error {
 	}
 	if c.MaxIPFailures < 1 {
 		errs = append(errs, errors.New("max_ip_failures: must be at least 1"))
+	}
+	if c.AttemptsRetention < 0 || c.AuditRetention < 0 || c.GrantRetention < 0 {
+		errs = append(errs, errors.New("attempts_retention, audit_retention, grant_retention: 0 (keep for ever) or a positive duration"))
+	}
+	if c.AttemptsRetention > 0 && (c.AttemptsRetention < c.KnownIPWindow || c.AttemptsRetention < c.FailureWindow) {
+		errs = append(errs, fmt.Errorf("attempts_retention %s: at least known_ip_window (%s) and failure_window (%s), which are read from the attempts", c.AttemptsRetention, c.KnownIPWindow, c.FailureWindow))
 	}
 	if c.MaxImagePixels < 100_000 || c.MaxImagePixels > 50_000_000 {
 		errs = append(errs, fmt.Errorf("max_image_pixels %d: want 100000 to 50000000", c.MaxImagePixels))

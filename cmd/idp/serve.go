@@ -119,7 +119,7 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{Handler: limiter.Middleware(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	go collectGarbage(ctx, a, 10*time.Minute)
+	go housekeeping(ctx, a, 10*time.Minute)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "Visage is serving %s on %s\n", cfg.Issuer, ln.Addr())
@@ -206,19 +206,32 @@ func (r *recorder) WriteHeader(s int) {
 	}
 }
 
-func collectGarbage(ctx context.Context, a *app, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+// housekeeping removes what expired and what is past its retention every `every`, and on
+// SQLite truncates the write-ahead log every minute (SQLite never shrinks it by itself).
+func housekeeping(ctx context.Context, a *app, every time.Duration) {
+	keep := store.Retention{Attempts: a.cfg.AttemptsRetention, Audit: a.cfg.AuditRetention, Grants: a.cfg.GrantRetention}
+	gc := time.NewTicker(every)
+	defer gc.Stop()
+	cp := time.NewTicker(time.Minute)
+	defer cp.Stop()
+	var st store.Storage = a.store // SQLite today; any backend with a log to truncate says so
+	checkpointer, _ := st.(interface{ Checkpoint(context.Context) error })
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			n, err := a.store.GarbageCollect(ctx, time.Now().UTC())
+		case <-gc.C:
+			n, err := a.store.GarbageCollect(ctx, time.Now().UTC(), keep)
 			if err != nil {
 				a.log.Error("garbage collection", "err", err)
 			} else if n > 0 {
 				a.log.Info("garbage collection", "removed", n)
+			}
+		case <-cp.C:
+			if checkpointer != nil {
+				if err := checkpointer.Checkpoint(ctx); err != nil {
+					a.log.Debug("checkpoint", "err", err)
+				}
 			}
 		}
 	}

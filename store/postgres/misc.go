@@ -172,8 +172,19 @@ func (s *Store) CountFailures(ctx context.Context, userID string, since time.Tim
 }
 
 // GarbageCollect implements store.Storage, in one transaction.
-func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error) {
+func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Retention) (int64, error) {
 	var total int64
+	retained := []struct {
+		query string
+		keep  time.Duration
+	}{
+		{`DELETE FROM attempts WHERE at < $1`, keep.Attempts},
+		{`DELETE FROM audit_events WHERE at < $1`, keep.Audit},
+		{`DELETE FROM grants WHERE created_at < $1
+			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
+			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
+			AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.grant_id = grants.id)`, keep.Grants},
+	}
 	err := s.inTx(ctx, func(q querier) error {
 		total = 0
 		for _, stmt := range []string{
@@ -185,6 +196,16 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error
 			`DELETE FROM signing_keys WHERE publish_until < $1`,
 		} {
 			tag, err := q.Exec(ctx, stmt, now)
+			if err != nil {
+				return err
+			}
+			total += tag.RowsAffected()
+		}
+		for _, r := range retained {
+			if r.keep <= 0 {
+				continue
+			}
+			tag, err := q.Exec(ctx, r.query, now.Add(-r.keep))
 			if err != nil {
 				return err
 			}

@@ -154,8 +154,19 @@ func (s *Store) CountFailures(ctx context.Context, userID string, since time.Tim
 }
 
 // GarbageCollect implements store.Storage, in one transaction.
-func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error) {
+func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Retention) (int64, error) {
 	var total int64
+	retained := []struct {
+		query string
+		keep  time.Duration
+	}{
+		{`DELETE FROM attempts WHERE at < ?`, keep.Attempts},
+		{`DELETE FROM audit_events WHERE at < ?`, keep.Audit},
+		{`DELETE FROM grants WHERE created_at < ?
+			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
+			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
+			AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.grant_id = grants.id)`, keep.Grants},
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM auth_requests WHERE expires_at < ?`,
@@ -166,6 +177,20 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int64, error
 			`DELETE FROM signing_keys WHERE publish_until < ?`,
 		} {
 			res, err := tx.ExecContext(ctx, q, micros(now))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		for _, r := range retained {
+			if r.keep <= 0 {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, r.query, micros(now.Add(-r.keep)))
 			if err != nil {
 				return err
 			}

@@ -36,7 +36,8 @@ var migrationFiles embed.FS
 
 // Store is a store.Storage over one SQLite database file.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
 }
 
 var _ store.Storage = (*Store)(nil)
@@ -52,8 +53,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, path: path}, nil
 }
+
+// Path returns the database file's path, as given to Open. Its write-ahead log is Path()+"-wal".
+func (s *Store) Path() string { return s.path }
 
 // OpenDB opens the database file at path with Visage's connection settings (WAL journal,
 // synchronous NORMAL, foreign keys on, BusyTimeout, IMMEDIATE transactions) without migrating
@@ -163,6 +167,21 @@ func migrateOne(ctx context.Context, conn *sql.Conn, version, body string) (appl
 		return false, err
 	}
 	return true, nil
+}
+
+// Checkpoint copies the write-ahead log into the database and truncates the log file to zero
+// bytes (PRAGMA wal_checkpoint(TRUNCATE)). SQLite checkpoints by itself but never shrinks the
+// -wal file, which keeps the size of the busiest moment; a periodic truncating checkpoint gives
+// the space back. It waits for writers (BusyTimeout); readers are not blocked for long.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	var busy, logPages, checkpointed int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &checkpointed); err != nil {
+		return fmt.Errorf("sqlite: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("sqlite: checkpoint: the log is in use (%d of %d pages checkpointed); next time", checkpointed, logPages)
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -149,7 +149,7 @@ func testGarbageCollect(t *testing.T, s store.Storage) {
 	mustOK(t, "CreateSession revoked", s.CreateSession(ctx, revokedSession))
 	mustOK(t, "CreateSigningKey active", s.CreateSigningKey(ctx, newSigningKey("key-active", "ES256", at(-1000*time.Hour))))
 
-	n, err := s.GarbageCollect(ctx, now)
+	n, err := s.GarbageCollect(ctx, now, store.Retention{})
 	mustOK(t, "GarbageCollect", err)
 	if n != 6 {
 		t.Errorf("GarbageCollect removed %d records, want 6", n)
@@ -186,7 +186,7 @@ func testGarbageCollect(t *testing.T, s store.Storage) {
 		t.Errorf("CountFailures after GarbageCollect = %d, want 1 (attempts are kept)", failures)
 	}
 
-	n, err = s.GarbageCollect(ctx, now)
+	n, err = s.GarbageCollect(ctx, now, store.Retention{})
 	mustOK(t, "GarbageCollect again", err)
 	if n != 0 {
 		t.Errorf("GarbageCollect again removed %d records, want 0", n)
@@ -538,6 +538,60 @@ func testConcurrentRevokeGrant(t *testing.T, s store.Storage) {
 			if r.RevokedAt == nil {
 				t.Errorf("round %d: refresh token %s escaped the revocation of its grant", round, h)
 			}
+		}
+	}
+}
+
+// testRetention: GarbageCollect removes attempts, audit events and token-less grants older than
+// the retention, and nothing younger; a grant that still has a token is kept however old.
+func testRetention(t *testing.T, s store.Storage) {
+	ctx := t.Context()
+	now := at(0)
+	keep := store.Retention{Attempts: 90 * 24 * time.Hour, Audit: 365 * 24 * time.Hour, Grants: 24 * time.Hour}
+	mustOK(t, "CreateUser", s.CreateUser(ctx, newUser("u-1", "alice")))
+	mustOK(t, "CreateClient", s.CreateClient(ctx, newClient("app")))
+	mustOK(t, "RecordAttempt old", s.RecordAttempt(ctx, store.Attempt{UserID: "u-1", IP: "192.0.2.1", At: now.Add(-91 * 24 * time.Hour)}))
+	mustOK(t, "RecordAttempt recent", s.RecordAttempt(ctx, store.Attempt{UserID: "u-1", IP: "192.0.2.1", At: now.Add(-89 * 24 * time.Hour)}))
+	risk, hasRisk := s.(store.RiskStorage)
+	if hasRisk {
+		for _, age := range []time.Duration{366 * 24 * time.Hour, 364 * 24 * time.Hour} {
+			mustOK(t, "AppendAudit", risk.AppendAudit(ctx, store.AuditEvent{At: now.Add(-age), UserID: "u-1", ClientID: "app", IP: "192.0.2.1", Method: "PASSIVE", Outcome: "approved"}))
+		}
+	}
+	oldBare := newGrant("grant-old-bare", "app", "u-1")
+	oldBare.CreatedAt = now.Add(-25 * time.Hour)
+	newBare := newGrant("grant-new-bare", "app", "u-1")
+	newBare.CreatedAt = now.Add(-23 * time.Hour)
+	oldLive := newGrant("grant-old-live", "app", "u-1")
+	oldLive.CreatedAt = now.Add(-1000 * time.Hour)
+	for _, g := range []store.Grant{oldBare, newBare, oldLive} {
+		mustOK(t, "CreateGrant", s.CreateGrant(ctx, g))
+	}
+	rt := newRefreshToken("rt-live", oldLive)
+	rt.ExpiresAt = now.Add(time.Hour)
+	mustOK(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt))
+
+	_, err := s.GarbageCollect(ctx, now, keep)
+	mustOK(t, "GarbageCollect", err)
+	failures, err := s.CountFailures(ctx, "u-1", time.Time{})
+	mustOK(t, "CountFailures", err)
+	if failures != 1 {
+		t.Errorf("attempts after GarbageCollect: %d failures, want 1 (the one younger than 90 days)", failures)
+	}
+	if hasRisk {
+		evs, err := risk.ListAudit(ctx, "u-1", 10)
+		mustOK(t, "ListAudit", err)
+		if len(evs) != 1 {
+			t.Errorf("audit after GarbageCollect: %d events, want 1 (the one younger than 365 days)", len(evs))
+		}
+	}
+	for id, want := range map[string]bool{oldBare.ID: false, newBare.ID: true, oldLive.ID: true} {
+		_, err := s.GetGrant(ctx, id)
+		if want && err != nil {
+			t.Errorf("grant %s: %v, want it kept", id, err)
+		}
+		if !want && !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("grant %s: %v, want it removed", id, err)
 		}
 	}
 }

@@ -69,6 +69,7 @@ func RunConformance(t *testing.T, newStorage func(t *testing.T) store.Storage) {
 		{"SigningKeys", testSigningKeys},
 		{"CountFailures", testCountFailures},
 		{"GarbageCollect", testGarbageCollect},
+		{"Retention", testRetention},
 		{"NotFound", testNotFound},
 		{"AlreadyExists", testAlreadyExists},
 		{"TimePrecision", testTimePrecision},
