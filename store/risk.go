@@ -46,11 +46,29 @@ type RiskStorage interface {
 
 	// SuccessfulIPs lists the distinct addresses of the user's successful attempts since the time.
 	SuccessfulIPs(ctx context.Context, userID string, since time.Time) ([]string, error)
-	// CountIPFailures counts failed attempts from the address since the time, stopping at the
-	// most recent success from it.
+	// CountIPFailures counts failed attempts from the address since the time, for any account. A
+	// success from the address does not reset it: an attacker's sign-ins to his own account must
+	// not wipe his failures against others'.
 	CountIPFailures(ctx context.Context, ip string, since time.Time) (int, error)
+	// Failures counts the failed attempts that q selects and returns the time of the latest
+	// (zero when there is none).
+	Failures(ctx context.Context, q FailureQuery) (n int, last time.Time, err error)
+	// ClearFailures deletes the user's failed attempts (an administrator's unlock) and returns
+	// how many there were.
+	ClearFailures(ctx context.Context, userID string) (int64, error)
 
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	// ListAudit returns the newest events first; userID "" means every user.
 	ListAudit(ctx context.Context, userID string, limit int) ([]AuditEvent, error)
+}
+
+// FailureQuery selects failed sign-in attempts for lockout. At least one of UserID and IP is set.
+type FailureQuery struct {
+	UserID   string // "" for any account
+	DeviceID string // "" for any device
+	IP       string // "" for any address
+	Since    time.Time
+	// ResetOnSuccess counts only the failures after the latest success that matches the same
+	// fields (the same account, device and address, where set).
+	ResetOnSuccess bool
 }

@@ -183,10 +183,11 @@ type SigningKey struct {
 
 // Attempt is one selfie sign-in attempt, for lockout accounting.
 type Attempt struct {
-	UserID  string
-	IP      string
-	Success bool
-	At      time.Time
+	UserID   string
+	IP       string
+	DeviceID string // the device cookie's id, "" without one
+	Success  bool
+	At       time.Time
 }
 
 // Storage is what every backend implements. Methods take a context and return errors wrapping

@@ -7,8 +7,8 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
-	"testing"
 	"runtime"
+	"testing"
 
 	"github.com/visage-idp/visage/internal/testenv"
 )

@@ -179,11 +179,12 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		}
 		secs := max(1, int(math.Ceil(retry.Seconds())))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		retry = time.Duration(secs) * time.Second
 		who := "your address"
 		if scope == "network" {
 			who = "your network"
 		}
-		msg := fmt.Sprintf("Too many requests from %s. Try again in %s.", who, humanWait(secs))
+		msg := fmt.Sprintf("Too many requests from %s. Try again in %s.", who, WaitInWords(retry))
 		if wantsJSON(r) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -196,14 +197,16 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// humanWait says secs in words.
-func humanWait(secs int) string {
+// WaitInWords says a wait as a person would read it: "a second", "20 seconds", "a minute",
+// "3 minutes" (rounded up).
+func WaitInWords(d time.Duration) string {
+	secs := int(math.Ceil(d.Seconds()))
 	switch {
 	case secs <= 1:
 		return "a second"
 	case secs < 60:
 		return fmt.Sprintf("%d seconds", secs)
-	case secs < 120:
+	case secs <= 60:
 		return "a minute"
 	default:
 		return fmt.Sprintf("%d minutes", (secs+59)/60)

@@ -35,7 +35,7 @@ func (s *Server) pendingLogin(w http.ResponseWriter, r *http.Request, sess *sess
 		s.internalJSON(w, r, "assess sign-in", err)
 		return oidc.LoginRequest{}, "", assessment{}, false
 	}
-	if msg, locked, err := s.locked(r.Context(), userID, a.signals.IP.String()); err != nil {
+	if msg, locked, err := s.locked(r.Context(), userID, a); err != nil {
 		s.internalJSON(w, r, "lockout", err)
 		return oidc.LoginRequest{}, "", assessment{}, false
 	} else if locked {

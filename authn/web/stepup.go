@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/ratelimit"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/store"
@@ -89,24 +91,47 @@ func (s *Server) verify(ctx context.Context, method string, frames [][]byte, tmp
 	return s.verifier.Verify(ctx, frames, tmpl)
 }
 
-// locked reports whether the account or the client address has too many recent failures.
-func (s *Server) locked(ctx context.Context, userID, ip string) (string, bool, error) {
-	since := s.now().Add(-s.cfg.FailureWindow)
-	n, err := s.store.CountFailures(ctx, userID, since)
+// locked reports whether this sign-in must wait, and says for how long in words.
+//
+// Failures count per address, for any account and never reset by a success there (an
+// attacker's sign-ins to his own account must not clear his failures against others), and per
+// account: from the owner's known device on a known network only that device's failures count,
+// so that failures from anywhere else cannot lock the owner out; from anywhere else every
+// failure of the account counts, reset by a success. Past the limit the wait grows step by
+// step: a minute after the limit's failure, doubling with each further one, at most the
+// failure window.
+func (s *Server) locked(ctx context.Context, userID string, a assessment) (string, bool, error) {
+	now := s.now()
+	since := now.Add(-s.cfg.FailureWindow)
+	acct := store.FailureQuery{UserID: userID, Since: since, ResetOnSuccess: true}
+	if a.signals.DeviceKnown && a.signals.IPKnown && a.deviceID != "" {
+		acct.DeviceID = a.deviceID
+	}
+	n, last, err := s.store.Failures(ctx, acct)
 	if err != nil {
 		return "", false, err
 	}
-	if n >= s.cfg.MaxFailures {
-		return fmt.Sprintf("Too many failed attempts: this account is locked for up to %s. Try again later.", s.cfg.FailureWindow), true, nil
+	if wait := s.backoff(n, s.cfg.MaxFailures, last, now); wait > 0 {
+		return "Too many failed attempts on this account. Try again in " + ratelimit.WaitInWords(wait) + ".", true, nil
 	}
-	n, err = s.store.CountIPFailures(ctx, ip, since)
+	n, last, err = s.store.Failures(ctx, store.FailureQuery{IP: a.signals.IP.String(), Since: since})
 	if err != nil {
 		return "", false, err
 	}
-	if n >= s.cfg.MaxIPFailures {
-		return fmt.Sprintf("Too many failed attempts from your network: try again in up to %s.", s.cfg.FailureWindow), true, nil
+	if wait := s.backoff(n, s.cfg.MaxIPFailures, last, now); wait > 0 {
+		return "Too many failed attempts from your network. Try again in " + ratelimit.WaitInWords(wait) + ".", true, nil
 	}
 	return "", false, nil
+}
+
+// backoff returns how long to wait after n failures, the latest at last: nothing below limit,
+// then a minute, doubling with every further failure, at most the failure window.
+func (s *Server) backoff(n, limit int, last, now time.Time) time.Duration {
+	if n < limit {
+		return 0
+	}
+	wait := min(time.Minute<<min(n-limit, 20), s.cfg.FailureWindow)
+	return max(0, last.Add(wait).Sub(now))
 }
 
 // audit records the decision with its inputs and counts it.

@@ -356,7 +356,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
 			return
 		}
-		if msg, locked, err := s.locked(ctx, userID, a.signals.IP.String()); err != nil {
+		if msg, locked, err := s.locked(ctx, userID, a); err != nil {
 			s.log.ErrorContext(ctx, "lockout", "err", err)
 			s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
 			return
@@ -381,7 +381,7 @@ func (s *Server) trustedSignIn(w http.ResponseWriter, r *http.Request, sess *ses
 	ss := store.Session{ID: randomToken(), UserID: userID, AuthTime: now, AMR: []string{AMRDevice}, ACR: oidc.ACRDevice, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	err := s.store.CreateSession(ctx, ss)
 	if err == nil {
-		err = s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: a.signals.IP.String(), Success: true, At: now})
+		err = s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: a.signals.IP.String(), DeviceID: a.deviceID, Success: true, At: now})
 	}
 	if err == nil {
 		err = s.store.TouchDevice(ctx, store.Device{ID: a.deviceID, UserID: userID, UserAgent: userAgent(r), LastSeen: now})
@@ -510,7 +510,7 @@ func (s *Server) template(ctx context.Context, userID string) (*face.Template, e
 func (s *Server) conclude(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, userID string, a assessment, d authn.Decision, badRequest bool) {
 	ctx := r.Context()
 	now := s.now()
-	if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: a.signals.IP.String(), Success: d.Status == authn.Approved, At: now}); err != nil {
+	if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: a.signals.IP.String(), DeviceID: a.deviceID, Success: d.Status == authn.Approved, At: now}); err != nil {
 		s.internalJSON(w, r, "record attempt", err)
 		return
 	}

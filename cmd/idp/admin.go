@@ -69,6 +69,8 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 	case "users delete":
 		fs.StringVar(&username, "username", "", "username")
 		fs.StringVar(&userIDFlag, "id", "", "user id")
+	case "users unlock":
+		fs.StringVar(&username, "username", "", "username (required)")
 	case "devices list", "audit list":
 		fs.StringVar(&username, "username", "", "username (audit: all users if omitted)")
 		fs.IntVar(&limit, "limit", 100, "most recent events to show")
@@ -204,6 +206,20 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 			return fmt.Errorf("users delete: %w", err)
 		}
 		fmt.Fprintf(stdout, "user %s deleted with its face template, sessions and tokens\n", userIDFlag)
+	case "users unlock":
+		u, err := st.GetUserByUsername(ctx, strings.ToLower(username))
+		if err != nil {
+			return fmt.Errorf("users unlock: user %q: %w", username, err)
+		}
+		n, err := st.ClearFailures(ctx, u.ID)
+		if err != nil {
+			return fmt.Errorf("users unlock: %w", err)
+		}
+		if err := st.AppendAudit(ctx, store.AuditEvent{At: now, UserID: u.ID, Method: "ADMIN", Outcome: "unlocked",
+			Reason: fmt.Sprintf("%d failed attempts cleared by an administrator", n)}); err != nil {
+			return fmt.Errorf("users unlock: audit: %w", err)
+		}
+		fmt.Fprintf(stdout, "user %s unlocked: %d failed attempts cleared\n", u.Username, n)
 	case "devices list", "devices revoke":
 		u, err := st.GetUserByUsername(ctx, strings.ToLower(username))
 		if err != nil {

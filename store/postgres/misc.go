@@ -146,7 +146,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 // RecordAttempt implements store.Storage.
 func (s *Store) RecordAttempt(ctx context.Context, a store.Attempt) error {
 	err := s.do(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO attempts (user_id, ip, success, at) VALUES ($1, $2, $3, $4)`, a.UserID, a.IP, a.Success, a.At)
+		_, err := q.Exec(ctx, `INSERT INTO attempts (user_id, ip, device_id, success, at) VALUES ($1, $2, $3, $4, $5)`, a.UserID, a.IP, a.DeviceID, a.Success, a.At)
 		return err
 	})
 	if err != nil {

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/visage-idp/visage/store"
@@ -89,18 +91,54 @@ func (s *Store) SuccessfulIPs(ctx context.Context, userID string, since time.Tim
 	return ips, nil
 }
 
-// CountIPFailures implements store.RiskStorage: failures from the address at or after since
-// with no success from it at or after them.
+// CountIPFailures implements store.RiskStorage.
 func (s *Store) CountIPFailures(ctx context.Context, ip string, since time.Time) (int, error) {
+	n, _, err := s.Failures(ctx, store.FailureQuery{IP: ip, Since: since})
+	return n, err
+}
+
+// Failures implements store.RiskStorage.
+func (s *Store) Failures(ctx context.Context, fq store.FailureQuery) (int, time.Time, error) {
+	if fq.UserID == "" && fq.IP == "" {
+		return 0, time.Time{}, errors.New("postgres: failures: want a user or an address")
+	}
+	where := []string{"NOT f.success", "f.at >= $1"}
+	reset := []string{"s.success", "s.at >= f.at"}
+	args := []any{fq.Since}
+	for _, c := range []struct{ col, v string }{{"user_id", fq.UserID}, {"device_id", fq.DeviceID}, {"ip", fq.IP}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			where = append(where, fmt.Sprintf("f.%s = $%d", c.col, len(args)))
+			reset = append(reset, "s."+c.col+" = f."+c.col)
+		}
+	}
+	if fq.ResetOnSuccess {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM attempts AS s WHERE "+strings.Join(reset, " AND ")+")")
+	}
 	var n int
+	var last *time.Time
 	err := s.do(ctx, func(q querier) error {
-		return q.QueryRow(ctx, `SELECT COUNT(*) FROM attempts AS f
-			WHERE f.ip = $1 AND NOT f.success AND f.at >= $2
-			AND NOT EXISTS (SELECT 1 FROM attempts AS s WHERE s.ip = $1 AND s.success AND s.at >= f.at)`,
-			ip, since).Scan(&n)
+		return q.QueryRow(ctx, "SELECT COUNT(*), MAX(f.at) FROM attempts AS f WHERE "+strings.Join(where, " AND "), args...).Scan(&n, &last)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: count failures from %q: %w", ip, err)
+		return 0, time.Time{}, fmt.Errorf("postgres: count failures (user %q, address %q): %w", fq.UserID, fq.IP, err)
+	}
+	if last == nil {
+		return n, time.Time{}, nil
+	}
+	return n, last.UTC(), nil
+}
+
+// ClearFailures implements store.RiskStorage.
+func (s *Store) ClearFailures(ctx context.Context, userID string) (int64, error) {
+	var n int64
+	err := s.do(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, "DELETE FROM attempts WHERE user_id = $1 AND NOT success", userID)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: clear failures of user %q: %w", userID, err)
 	}
 	return n, nil
 }

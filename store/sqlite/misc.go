@@ -131,8 +131,8 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 
 // RecordAttempt implements store.Storage.
 func (s *Store) RecordAttempt(ctx context.Context, a store.Attempt) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO attempts (user_id, ip, success, at) VALUES (?, ?, ?, ?)`,
-		a.UserID, a.IP, a.Success, micros(a.At))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO attempts (user_id, ip, device_id, success, at) VALUES (?, ?, ?, ?, ?)`,
+		a.UserID, a.IP, a.DeviceID, a.Success, micros(a.At))
 	if err != nil {
 		return fmt.Errorf("sqlite: record attempt of user %q: %w", a.UserID, err)
 	}

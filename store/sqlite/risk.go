@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/visage-idp/visage/store"
@@ -85,15 +87,47 @@ func (s *Store) SuccessfulIPs(ctx context.Context, userID string, since time.Tim
 
 // CountIPFailures implements store.RiskStorage.
 func (s *Store) CountIPFailures(ctx context.Context, ip string, since time.Time) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM attempts AS f
-		WHERE f.ip = ?1 AND f.success = 0 AND f.at >= ?2
-		AND NOT EXISTS (SELECT 1 FROM attempts AS s WHERE s.ip = ?1 AND s.success = 1 AND s.at >= f.at)`,
-		ip, micros(since)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: count failures from %q: %w", ip, err)
+	n, _, err := s.Failures(ctx, store.FailureQuery{IP: ip, Since: since})
+	return n, err
+}
+
+// Failures implements store.RiskStorage.
+func (s *Store) Failures(ctx context.Context, q store.FailureQuery) (int, time.Time, error) {
+	if q.UserID == "" && q.IP == "" {
+		return 0, time.Time{}, errors.New("sqlite: failures: want a user or an address")
 	}
-	return n, nil
+	where := []string{"f.success = 0", "f.at >= ?"}
+	reset := []string{"s.success = 1", "s.at >= f.at"}
+	args := []any{micros(q.Since)}
+	for _, c := range []struct{ col, v string }{{"user_id", q.UserID}, {"device_id", q.DeviceID}, {"ip", q.IP}} {
+		if c.v != "" {
+			where = append(where, "f."+c.col+" = ?")
+			reset = append(reset, "s."+c.col+" = f."+c.col)
+			args = append(args, c.v)
+		}
+	}
+	if q.ResetOnSuccess {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM attempts AS s WHERE "+strings.Join(reset, " AND ")+")")
+	}
+	var n int
+	var last int64
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(MAX(f.at), 0) FROM attempts AS f WHERE "+strings.Join(where, " AND "), args...).Scan(&n, &last)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("sqlite: count failures (user %q, address %q): %w", q.UserID, q.IP, err)
+	}
+	if n == 0 {
+		return 0, time.Time{}, nil
+	}
+	return n, fromMicros(last), nil
+}
+
+// ClearFailures implements store.RiskStorage.
+func (s *Store) ClearFailures(ctx context.Context, userID string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM attempts WHERE user_id = ? AND success = 0", userID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: clear failures of user %q: %w", userID, err)
+	}
+	return res.RowsAffected()
 }
 
 // AppendAudit implements store.RiskStorage.

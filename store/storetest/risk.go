@@ -27,6 +27,7 @@ func RunRiskConformance(t *testing.T, newStorage func(t *testing.T) RiskBackend)
 	}{
 		{"Devices", testDevices},
 		{"KnownAddresses", testKnownAddresses},
+		{"Failures", testFailures},
 		{"Audit", testAudit},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStorage(t)) })
@@ -131,8 +132,69 @@ func testKnownAddresses(t *testing.T, s RiskBackend) {
 	if err := s.RecordAttempt(ctx, store.Attempt{UserID: "u1", IP: "192.0.2.1", Success: true, At: t0.Add(3 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.CountIPFailures(ctx, "192.0.2.1", t0.Add(-time.Hour)); n != 0 {
-		t.Fatalf("a success from the address resets its failures: %d", n)
+	if n, _ := s.CountIPFailures(ctx, "192.0.2.1", t0.Add(-time.Hour)); n != 3 {
+		t.Fatalf("after a success from the address: %d failures, want still 3 (a success must not wipe failures against others)", n)
+	}
+}
+
+// testFailures: lockout counts per account, per account and device, and per address, with the
+// account's and device's counts reset by a success there and nowhere else.
+func testFailures(t *testing.T, s RiskBackend) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	for _, a := range []store.Attempt{
+		{UserID: "owner", IP: "198.51.100.9", DeviceID: "owner-phone", Success: true, At: t0},
+		{UserID: "owner", IP: "203.0.113.66", DeviceID: "attacker", Success: false, At: t0.Add(1 * time.Second)},
+		{UserID: "owner", IP: "203.0.113.66", DeviceID: "attacker", Success: false, At: t0.Add(2 * time.Second)},
+		{UserID: "owner", IP: "203.0.113.66", Success: false, At: t0.Add(3 * time.Second)},
+		{UserID: "owner", IP: "198.51.100.9", DeviceID: "owner-phone", Success: false, At: t0.Add(4 * time.Second)},
+		{UserID: "attacker", IP: "203.0.113.66", DeviceID: "attacker", Success: true, At: t0.Add(5 * time.Second)},
+	} {
+		if err := s.RecordAttempt(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := t0.Add(-time.Hour)
+	tests := []struct {
+		name     string
+		q        store.FailureQuery
+		want     int
+		wantLast time.Time
+	}{
+		{"account", store.FailureQuery{UserID: "owner", Since: since, ResetOnSuccess: true}, 4, t0.Add(4 * time.Second)},
+		{"account and the owner's device", store.FailureQuery{UserID: "owner", DeviceID: "owner-phone", Since: since, ResetOnSuccess: true}, 1, t0.Add(4 * time.Second)},
+		{"account and the attacker's device", store.FailureQuery{UserID: "owner", DeviceID: "attacker", Since: since, ResetOnSuccess: true}, 2, t0.Add(2 * time.Second)},
+		{"address, any account, not reset by the attacker's own success", store.FailureQuery{IP: "203.0.113.66", Since: since}, 3, t0.Add(3 * time.Second)},
+		{"account and address", store.FailureQuery{UserID: "owner", IP: "198.51.100.9", Since: since, ResetOnSuccess: true}, 1, t0.Add(4 * time.Second)},
+		{"since", store.FailureQuery{UserID: "owner", Since: t0.Add(3 * time.Second), ResetOnSuccess: true}, 2, t0.Add(4 * time.Second)},
+		{"nobody", store.FailureQuery{UserID: "nobody", Since: since, ResetOnSuccess: true}, 0, time.Time{}},
+	}
+	for _, tc := range tests {
+		n, last, err := s.Failures(ctx, tc.q)
+		if err != nil || n != tc.want || !last.Equal(tc.wantLast) {
+			t.Errorf("%s: %d, last %v, %v; want %d, last %v", tc.name, n, last, err, tc.want, tc.wantLast)
+		}
+	}
+	if _, _, err := s.Failures(ctx, store.FailureQuery{Since: since}); err == nil {
+		t.Error("a query for every account and address was accepted")
+	}
+	// A success on the owner's phone resets that device's and the account's counts.
+	if err := s.RecordAttempt(ctx, store.Attempt{UserID: "owner", IP: "198.51.100.9", DeviceID: "owner-phone", Success: true, At: t0.Add(6 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.Failures(ctx, store.FailureQuery{UserID: "owner", Since: since, ResetOnSuccess: true}); n != 0 {
+		t.Errorf("account failures after the owner's success: %d, want 0", n)
+	}
+	// An administrator's unlock deletes the account's failures, and only them.
+	n, err := s.ClearFailures(ctx, "owner")
+	if err != nil || n != 4 {
+		t.Errorf("ClearFailures = %d, %v; want 4", n, err)
+	}
+	if n, _ := s.CountIPFailures(ctx, "203.0.113.66", since); n != 0 {
+		t.Errorf("address failures after the unlock: %d, want 0", n)
+	}
+	if ips, _ := s.SuccessfulIPs(ctx, "owner", since); len(ips) != 1 {
+		t.Errorf("successful addresses after the unlock: %v, want the owner's", ips)
 	}
 }
 
