@@ -206,6 +206,13 @@ func (e *Engine) Close() error {
 }
 
 // enter admits a request or fails at once with ErrQueueFull or ErrClosed.
+// Closed reports whether Close was called (the models are unloaded).
+func (e *Engine) Closed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
 func (e *Engine) enter() (func(), error) {
 	e.mu.Lock()
 	if e.closed {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/store"
+	"github.com/visage-idp/visage/store/postgres"
 	"github.com/visage-idp/visage/store/sqlite"
 )
 
@@ -20,8 +22,38 @@ import (
 type app struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *sqlite.Store
+	store   Store
 	secrets secrets
+}
+
+// Store is everything the binary keeps: one backend, SQLite or PostgreSQL, implements all of it.
+type Store interface {
+	store.Storage
+	store.RiskStorage
+	store.SessionsStorage
+}
+
+// openStore opens the configured backend and applies its pending migrations (both backends
+// migrate under a lock, so nodes that start together apply each migration once).
+func openStore(ctx context.Context, cfg Config) (Store, error) {
+	switch cfg.Store.Driver {
+	case "postgres":
+		st, err := postgres.Open(ctx, cfg.Store.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return st, nil
+	default:
+		path := cfg.Store.DSN
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "visage.db")
+		}
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return st, nil
+	}
 }
 
 // secrets are the server's own random keys, created on first start in the data directory. The
@@ -60,9 +92,9 @@ func openApp(ctx context.Context, configPath string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "visage.db"))
+	st, err := openStore(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	return &app{cfg: cfg, log: log, store: st, secrets: sec}, nil
 }

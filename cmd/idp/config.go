@@ -28,6 +28,8 @@ type Config struct {
 	LogLevel  string `yaml:"log_level"`  // VISAGE_LOG_LEVEL: debug, info, warn, error
 	Demo      bool   `yaml:"demo"`       // VISAGE_DEMO: serve the demo client at /demo
 
+	Store StoreConfig `yaml:"store"` // VISAGE_STORE_DRIVER, VISAGE_STORE_DSN
+
 	FaceWorkers   int   `yaml:"face_workers"`    // VISAGE_FACE_WORKERS: recognizers in the pool (0 = one per CPU)
 	MaxImageBytes int64 `yaml:"max_image_bytes"` // VISAGE_MAX_IMAGE_BYTES
 	KeepImages    bool  `yaml:"keep_images"`     // VISAGE_KEEP_IMAGES: keep the enrolment photo, sealed, in the template
@@ -69,11 +71,20 @@ type Config struct {
 	GrantRetention    time.Duration `yaml:"grant_retention"`    // VISAGE_GRANT_RETENTION: grants with no token left
 }
 
+// StoreConfig chooses the backend: the embedded SQLite file (one node) or PostgreSQL (one or
+// more nodes).
+type StoreConfig struct {
+	Driver string `yaml:"driver"` // sqlite (default) or postgres
+	// DSN: for postgres a connection URL or keyword string; for sqlite the database file
+	// (default data_dir/visage.db).
+	DSN string `yaml:"dsn"`
+}
+
 // defaultConfig returns the defaults documented in the README.
 func defaultConfig() Config {
 	return Config{
 		Issuer: "http://localhost:8080", Listen: "localhost:8080", DataDir: "./data", ModelsDir: "./models/weights",
-		LogLevel: "info", Demo: true, MaxImageBytes: 2 << 20,
+		LogLevel: "info", Demo: true, MaxImageBytes: 2 << 20, Store: StoreConfig{Driver: "sqlite"},
 		SessionTTL: 12 * time.Hour, MaxFailures: 5, FailureWindow: 15 * time.Minute,
 		CodeTTL: 60 * time.Second, AccessTokenTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
 		RefreshTokenTTL: 30 * 24 * time.Hour, AuthRequestTTL: 30 * time.Minute,
@@ -190,6 +201,8 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	setInt("VISAGE_MAX_IP_FAILURES", &cfg.MaxIPFailures)
 	setDur("VISAGE_DEVICE_TTL", &cfg.DeviceTTL)
 	setInt("VISAGE_MAX_IMAGE_PIXELS", &cfg.MaxImagePixels)
+	setStr("VISAGE_STORE_DRIVER", &cfg.Store.Driver)
+	setStr("VISAGE_STORE_DSN", &cfg.Store.DSN)
 	setDur("VISAGE_ATTEMPTS_RETENTION", &cfg.AttemptsRetention)
 	setDur("VISAGE_AUDIT_RETENTION", &cfg.AuditRetention)
 	setDur("VISAGE_GRANT_RETENTION", &cfg.GrantRetention)
@@ -263,6 +276,15 @@ func (c Config) validate() error {
 	}
 	if c.MaxIPFailures < 1 {
 		errs = append(errs, errors.New("max_ip_failures: must be at least 1"))
+	}
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.DSN == "" {
+			errs = append(errs, errors.New("store.dsn: required with store.driver postgres (e.g. postgres://visage@db:5432/visage)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("store.driver %q: want sqlite or postgres", c.Store.Driver))
 	}
 	if c.AttemptsRetention < 0 || c.AuditRetention < 0 || c.GrantRetention < 0 {
 		errs = append(errs, errors.New("attempts_retention, audit_retention, grant_retention: 0 (keep for ever) or a positive duration"))

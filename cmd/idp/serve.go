@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/ratelimit"
 	"github.com/visage-idp/visage/authn/risk"
@@ -112,6 +114,10 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if cfg.Demo {
 		demorp.New(cfg.Issuer, a.secrets.CookieHashKey, a.secrets.CookieBlockKey, secure, a.log).Routes(mux)
 	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeHealth(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", readiness(a.store, engine, passive))
 	mux.Handle("/", providerPages(provider.Handler()))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -214,8 +220,8 @@ func housekeeping(ctx context.Context, a *app, every time.Duration) {
 	defer gc.Stop()
 	cp := time.NewTicker(time.Minute)
 	defer cp.Stop()
-	var st store.Storage = a.store // SQLite today; any backend with a log to truncate says so
-	checkpointer, _ := st.(interface{ Checkpoint(context.Context) error })
+	checkpointer, _ := a.store.(interface{ Checkpoint(context.Context) error }) // SQLite's log
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -250,4 +256,31 @@ func rateLimited(r *http.Request) bool {
 		}
 	}
 	return strings.HasPrefix(p, "/session/")
+}
+
+// readiness answers /readyz: 200 when the store answers within 2 s and the models are loaded,
+// else 503 naming what is not ready (for a load balancer's health check; /healthz only says
+// that the process runs).
+func readiness(st Store, engine *face.Engine, passive *liveness.Passive) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"store": "ok", "models": "ok"}
+		status := http.StatusOK
+		if _, err := st.ListSigningKeys(ctx); err != nil {
+			checks["store"], status = "unreachable", http.StatusServiceUnavailable
+		}
+		if engine == nil || passive == nil || engine.Closed() {
+			checks["models"], status = "not loaded", http.StatusServiceUnavailable
+		}
+		checks["status"] = map[bool]string{true: "ready", false: "not ready"}[status == http.StatusOK]
+		writeHealth(w, status, checks)
+	}
+}
+
+func writeHealth(w http.ResponseWriter, status int, body map[string]string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }

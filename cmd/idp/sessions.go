@@ -29,14 +29,13 @@ import (
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/authn/sessions"
 	"github.com/visage-idp/visage/store"
-	"github.com/visage-idp/visage/store/sqlite"
 )
 
 // sessionsDeps is what mountSessions needs from serve.
 type sessionsDeps struct {
 	Cfg                           Config
 	Log                           *slog.Logger
-	Store                         *sqlite.Store
+	Store                         Store
 	Engine                        *face.Engine
 	Keys                          *face.KeyRing
 	Issuer                        string
