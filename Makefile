@@ -57,8 +57,15 @@ run: build models
 e2e-deps:
 	cd e2e && npm ci --no-audit --no-fund --silent
 
+# Packages whose tests need no model: run again with the race detector (-short: no soak).
+MODEL_FREE := ./authn/ratelimit/... ./authn/risk/... ./authn/sessions/webhook/... ./oidc/... ./store/... ./internal/...
+
 test: deps models testdata-check generate e2e-deps
+	@# The generated templ code in git must be what the .templ files give.
+	@if [ -d .git ] && ! git diff --quiet -- '*_templ.go'; then \
+	  echo "generated templ code is out of date: run 'make generate' and commit the *_templ.go files" >&2; git diff --stat -- '*_templ.go' >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -race -short -count=1 $(MODEL_FREE)
 	$(GO) build -o bin/idp ./cmd/idp
 	$(GO) test -count=1 -timeout 30m ./...
 

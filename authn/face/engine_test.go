@@ -618,7 +618,12 @@ func TestNewEngineMissingModels(t *testing.T) {
 // a 480 px copy, so a small face needs the second pass at up to 1024 px, and a face under 100 px
 // in the pass that found it is described again on a full-resolution crop.
 func TestLargeFrames(t *testing.T) {
-	e := testEngine(t)
+	// Frames up to 3 MP: above the default selfie limit (MaxPixels), as an operator may allow.
+	e, err := NewEngine(Config{ModelsDir: testenv.ModelsDir(t), Workers: 1, MaxPixels: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
 	src := decodeFile(t, lfw(t, "Aaron_Peirsol", 1))
 	ref := analyze(t, e, encJPEG(t, src))
 	for _, tc := range []struct {
