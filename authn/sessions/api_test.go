@@ -248,7 +248,7 @@ func TestSessionFlows(t *testing.T) {
 				(len(wd.FaceMatches) == 1 && wd.FaceMatches[0].Score != d.FaceMatches[0].Score) {
 				t.Errorf("webhook decision %+v differs from the decision endpoint %+v", wd, d)
 			}
-			if err := e.doc.validateComponent("Decision", decodeAny(t, mine[1].Decision)); err != nil {
+			if err := e.doc.ValidateComponent("Decision", decodeAny(t, mine[1].Decision)); err != nil {
 				t.Errorf("webhook decision: %v", err)
 			}
 			// The hosted page now says how it ended.
@@ -658,30 +658,14 @@ func TestOpenAPIDocument(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(served.Bytes(), OpenAPI) {
 		t.Fatalf("served document: %d, %d bytes", resp.StatusCode, served.Len())
 	}
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if ref, ok := x["$ref"].(string); ok {
-				if _, err := e.doc.resolve(ref); err != nil {
-					t.Error(err)
-				}
-			}
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		}
+	if err := e.doc.CheckRefs(); err != nil {
+		t.Error(err)
 	}
-	walk(e.doc.root)
 	for _, r := range []struct{ method, path string }{
 		{"POST", "/v3/session/"}, {"GET", "/v3/session/x/decision/"}, {"PATCH", "/v3/session/x/update-status/"},
 		{"DELETE", "/v3/session/x/delete/"}, {"GET", "/v3/sessions/"},
 	} {
-		if _, _, err := e.doc.operation(r.method, r.path); err != nil {
+		if err := e.doc.Operation(r.method, r.path); err != nil {
 			t.Error(err)
 		}
 	}
@@ -697,7 +681,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.doc.validateComponent("WebhookEvent", decodeAny(t, body)); err != nil {
+	if err := e.doc.ValidateComponent("WebhookEvent", decodeAny(t, body)); err != nil {
 		t.Errorf("webhook body: %v\n%s", err, body)
 	}
 }
