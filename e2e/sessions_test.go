@@ -118,7 +118,7 @@ var (
 	appIDRE  = regexp.MustCompile(`(?m)^application: (\S+)$`)
 )
 
-func match(t *testing.T, re *regexp.Regexp, out string) string {
+func match(t testing.TB, re *regexp.Regexp, out string) string {
 	t.Helper()
 	m := re.FindStringSubmatch(out)
 	if m == nil {
