@@ -21,24 +21,15 @@ type guideResult struct {
 	SimilarityScore *float64 `json:"similarity_score"`
 	CallbackStatus  string   `json:"callback_status"`
 	Webhook         *struct {
-		Status     string `json:"status"`
-		VendorData string `json:"vendor_data"`
-		Liveness   *struct {
-			Status string  `json:"status"`
-			Method string  `json:"method"`
-			Score  float64 `json:"score"`
-		} `json:"liveness"`
-		Face *struct {
-			Status          string  `json:"status"`
-			SimilarityScore float64 `json:"similarity_score"`
-		} `json:"face"`
+		Status     string         `json:"status"`
+		VendorData string         `json:"vendor_data"`
+		Liveness   *livenessBlock `json:"liveness"`
+		Face       *faceBlock     `json:"face"`
 	} `json:"webhook"`
 	Decision *struct {
-		Status     string `json:"status"`
-		VendorData string `json:"vendor_data"`
-		Face       *struct {
-			SimilarityScore float64 `json:"similarity_score"`
-		} `json:"face"`
+		Status     string     `json:"status"`
+		VendorData string     `json:"vendor_data"`
+		Face       *faceBlock `json:"face"`
 	} `json:"decision"`
 	Signatures struct {
 		Checked int `json:"checked"`

@@ -166,6 +166,18 @@ type created struct {
 	Status        string `json:"status"`
 }
 
+// livenessBlock and faceBlock are the top-level blocks of Didit's re-authentication guide.
+type livenessBlock struct {
+	Status string  `json:"status"`
+	Method string  `json:"method"`
+	Score  float64 `json:"score"`
+}
+
+type faceBlock struct {
+	Status          string  `json:"status"`
+	SimilarityScore float64 `json:"similarity_score"`
+}
+
 type warning struct {
 	Risk string `json:"risk"`
 }
@@ -190,16 +202,9 @@ type decision struct {
 		IsVPNOrTor    bool   `json:"is_vpn_or_tor"`
 		BrowserFamily string `json:"browser_family"`
 	} `json:"ip_analyses"`
-	Liveness *struct {
-		Status string  `json:"status"`
-		Method string  `json:"method"`
-		Score  float64 `json:"score"`
-	} `json:"liveness"`
-	Face *struct {
-		Status          string  `json:"status"`
-		SimilarityScore float64 `json:"similarity_score"`
-	} `json:"face"`
-	Reviews []struct {
+	Liveness *livenessBlock `json:"liveness"`
+	Face     *faceBlock     `json:"face"`
+	Reviews  []struct {
 		User      string `json:"user"`
 		NewStatus string `json:"new_status"`
 		Comment   string `json:"comment"`

@@ -151,18 +151,7 @@ func TestSessionFlows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			vendor := "user-" + strings.ReplaceAll(tc.name, " ", "-")
 			if tc.enrol != nil {
-				tmpl, _, err := e.svc.engine.Enroll(e.ctx, [][]byte{tc.enrol}, face.EnrollOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				sealed, err := e.svc.keys.Seal(tmpl)
-				if err != nil {
-					t.Fatal(err)
-				}
-				u := store.User{ID: "u" + vendor, Username: vendor, CreatedAt: time.Now(), UpdatedAt: time.Now()}
-				if err := e.st.CreateUserWithTemplate(e.ctx, u, store.Template{UserID: u.ID, KeyID: e.svc.keys.PrimaryID(), ModelVersion: tmpl.ModelVersion, Sealed: sealed, CreatedAt: time.Now()}); err != nil {
-					t.Fatal(err)
-				}
+				e.enrol(vendor, tc.enrol)
 			}
 			req := map[string]any{"workflow_id": tc.workflow, "vendor_data": vendor, "callback": "https://app.example/done?x=1", "metadata": map[string]any{"n": i, "name": "Zoë"}}
 			if tc.portrait != nil {

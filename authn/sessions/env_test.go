@@ -330,3 +330,22 @@ func (e *env) wf(id string) store.Workflow {
 	}
 	return w
 }
+
+// enrol enrols a user of the IdP (username, one photo), as `idp users add` does.
+func (e *env) enrol(username string, photo []byte) store.User {
+	e.t.Helper()
+	tmpl, _, err := e.svc.engine.Enroll(e.ctx, [][]byte{photo}, face.EnrollOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sealed, err := e.svc.keys.Seal(tmpl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u := store.User{ID: "u-" + username, Username: username, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := e.st.CreateUserWithTemplate(e.ctx, u, store.Template{UserID: u.ID, KeyID: e.svc.keys.PrimaryID(), ModelVersion: tmpl.ModelVersion,
+		Sealed: sealed, CreatedAt: time.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}

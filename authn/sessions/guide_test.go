@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/store"
 )
@@ -353,22 +352,7 @@ func TestResubmission(t *testing.T) {
 func TestKycExpired(t *testing.T) {
 	e := newEnv(t, nil)
 	e.workflow("wf", FeatureLiveness, FeatureFaceMatch)
-	enrol := func(username string, photo []byte) store.User {
-		tmpl, _, err := e.svc.engine.Enroll(e.ctx, [][]byte{photo}, face.EnrollOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealed, err := e.svc.keys.Seal(tmpl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := store.User{ID: "u-" + username, Username: username, CreatedAt: time.Now(), UpdatedAt: time.Now()}
-		if err := e.st.CreateUserWithTemplate(e.ctx, u, store.Template{UserID: u.ID, KeyID: e.svc.keys.PrimaryID(), ModelVersion: tmpl.ModelVersion, Sealed: sealed, CreatedAt: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		return u
-	}
-	u := enrol("aaron", lfwPhoto(t, "Aaron_Sorkin", 1))
+	u := e.enrol("aaron", lfwPhoto(t, "Aaron_Sorkin", 1))
 	cr := e.createSession(map[string]any{"workflow_id": "wf", "vendor_data": "aaron", "callback": "https://app.example/cb"})
 	if err := e.st.DeleteUser(e.ctx, u.ID); err != nil {
 		t.Fatal(err)
@@ -386,7 +370,7 @@ func TestKycExpired(t *testing.T) {
 		t.Errorf("?status=Kyc Expired: %d %s", code, b)
 	}
 	// An enrolment that is still the one copied: the page opens normally.
-	enrol("ana", lfwPhoto(t, "Ana_Guevara", 6))
+	e.enrol("ana", lfwPhoto(t, "Ana_Guevara", 6))
 	cr2 := e.createSession(map[string]any{"workflow_id": "wf", "vendor_data": "ana"})
 	if code, html, _ := e.page(cr2.SessionURL); code != 200 || !strings.Contains(html, `id="selfie-form"`) {
 		t.Errorf("page of a current enrolment: %d", code)

@@ -673,7 +673,7 @@ func (s *Service) event(ctx context.Context, v store.Verification, u store.Verif
 		ApplicationID: v.AppID, Environment: "live"}
 	switch u.Status {
 	case store.StatusApproved, store.StatusDeclined, store.StatusInReview, store.StatusAbandoned, store.StatusNotFinished,
-		store.StatusKycExpired, store.StatusResubmitted:
+		store.StatusKycExpired, store.StatusResubmitted, store.StatusExpired:
 		wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
 		if err != nil {
 			return nil, fmt.Errorf("webhook event: %w", err)
