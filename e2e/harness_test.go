@@ -21,7 +21,7 @@ import (
 )
 
 // idpBinary returns the binary under test: VISAGE_IDP_BIN, else bin/idp built by `make test`.
-func idpBinary(t *testing.T) string {
+func idpBinary(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv("VISAGE_IDP_BIN")
 	if bin == "" {
@@ -42,7 +42,7 @@ type server struct {
 	stderr *bytes.Buffer
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +53,7 @@ func freePort(t *testing.T) int {
 }
 
 // startServer starts bin/idp serve on a free loopback port with a fresh data directory.
-func startServer(t *testing.T, extraEnv ...string) *server {
+func startServer(t testing.TB, extraEnv ...string) *server {
 	t.Helper()
 	port := freePort(t)
 	s := &server{bin: idpBinary(t), url: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &bytes.Buffer{}}
@@ -106,7 +106,7 @@ func startServer(t *testing.T, extraEnv ...string) *server {
 }
 
 // cli runs an admin command of the same binary on the same data directory.
-func (s *server) cli(t *testing.T, args ...string) string {
+func (s *server) cli(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(s.bin, args...)
 	cmd.Env = s.env
@@ -118,7 +118,7 @@ func (s *server) cli(t *testing.T, args ...string) string {
 }
 
 // lfw returns the path of an LFW View 1 photo.
-func lfw(t *testing.T, person string, n int) string {
+func lfw(t testing.TB, person string, n int) string {
 	return testenv.Path(t, "lfw-view1", "images", person, fmt.Sprintf("%s_%04d.jpg", person, n))
 }
 

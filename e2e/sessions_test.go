@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -117,7 +118,7 @@ var (
 	appIDRE  = regexp.MustCompile(`(?m)^application: (\S+)$`)
 )
 
-func match(t *testing.T, re *regexp.Regexp, out string) string {
+func match(t testing.TB, re *regexp.Regexp, out string) string {
 	t.Helper()
 	m := re.FindStringSubmatch(out)
 	if m == nil {
@@ -161,7 +162,20 @@ type created struct {
 	SessionID     string `json:"session_id"`
 	SessionNumber int64  `json:"session_number"`
 	URL           string `json:"url"`
+	SessionURL    string `json:"session_url"`
 	Status        string `json:"status"`
+}
+
+// livenessBlock and faceBlock are the top-level blocks of Didit's re-authentication guide.
+type livenessBlock struct {
+	Status string  `json:"status"`
+	Method string  `json:"method"`
+	Score  float64 `json:"score"`
+}
+
+type faceBlock struct {
+	Status          string  `json:"status"`
+	SimilarityScore float64 `json:"similarity_score"`
 }
 
 type warning struct {
@@ -188,7 +202,9 @@ type decision struct {
 		IsVPNOrTor    bool   `json:"is_vpn_or_tor"`
 		BrowserFamily string `json:"browser_family"`
 	} `json:"ip_analyses"`
-	Reviews []struct {
+	Liveness *livenessBlock `json:"liveness"`
+	Face     *faceBlock     `json:"face"`
+	Reviews  []struct {
 		User      string `json:"user"`
 		NewStatus string `json:"new_status"`
 		Comment   string `json:"comment"`
@@ -248,7 +264,7 @@ func TestSessionsAPIEndToEnd(t *testing.T) {
 			var cr created
 			code := apiCall(t, s, key, http.MethodPost, "/v3/session/", map[string]any{"workflow_id": "wf_reauth", "vendor_data": tc.vendor,
 				"callback": callback, "metadata": map[string]string{"purpose": "returning_user_signin"}, "portrait_image": base64.StdEncoding.EncodeToString(portrait)}, &cr)
-			if code != http.StatusCreated || cr.Status != "Not Started" || !strings.HasPrefix(cr.URL, s.url+"/session/") {
+			if code != http.StatusCreated || cr.Status != "Not Started" || !strings.HasPrefix(cr.URL, s.url+"/session/") || cr.SessionURL != cr.URL {
 				t.Fatalf("create: %d %+v", code, cr)
 			}
 			var res hostedResult
@@ -276,6 +292,13 @@ func TestSessionsAPIEndToEnd(t *testing.T) {
 			}
 			if len(d.LivenessChecks) != 1 || d.LivenessChecks[0].Method != "PASSIVE" || d.LivenessChecks[0].Status != "Approved" {
 				t.Errorf("liveness %+v", d.LivenessChecks)
+			}
+			// The guide's top-level blocks, in the decision and in the webhook's decision.
+			for _, x := range []decision{d, wd} {
+				if x.Liveness == nil || x.Face == nil || x.Liveness.Method != "PASSIVE" || x.Face.Status != x.FaceMatches[0].Status ||
+					math.Abs(x.Face.SimilarityScore-x.FaceMatches[0].Score/100) > 1e-9 {
+					t.Errorf("liveness %+v, face %+v beside %+v", x.Liveness, x.Face, x.FaceMatches)
+				}
 			}
 			if len(d.IPAnalyses) != 1 || d.IPAnalyses[0].IPAddress != "127.0.0.1" || d.IPAnalyses[0].IsVPNOrTor || d.IPAnalyses[0].BrowserFamily != "HeadlessChrome" {
 				t.Errorf("IP analysis %+v", d.IPAnalyses)

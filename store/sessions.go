@@ -20,10 +20,22 @@ const (
 	StatusDeclined   = "Declined"
 	StatusExpired    = "Expired"
 	StatusAbandoned  = "Abandoned"
+	// StatusNotFinished: the user opened the hosted page and left the capture (said "not now").
+	StatusNotFinished = "Not Finished"
+	// StatusResubmitted: a Declined session the application (or a reviewer) let the user take
+	// again; the hosted page opens again until the session's new expiry.
+	StatusResubmitted = "Resubmitted"
+	// StatusKycExpired: the enrolment the session compares against was deleted or replaced
+	// before the user finished; the application must enrol the user again.
+	StatusKycExpired = "Kyc Expired"
 )
 
 // OpenStatuses are the statuses of a session the user can still complete.
-var OpenStatuses = []string{StatusNotStarted, StatusInProgress}
+var OpenStatuses = []string{StatusNotStarted, StatusInProgress, StatusResubmitted}
+
+// AllStatuses are every session status, in Didit's spelling.
+var AllStatuses = []string{StatusNotStarted, StatusInProgress, StatusInReview, StatusApproved, StatusDeclined, StatusExpired,
+	StatusAbandoned, StatusNotFinished, StatusResubmitted, StatusKycExpired}
 
 // ErrStatusChanged is returned (wrapped) by UpdateVerification when the session's status is not
 // one of the statuses the update requires: somebody else changed it first.
@@ -83,8 +95,12 @@ type Verification struct {
 	Metadata   []byte // a JSON object as the application sent it, or nil
 	Status     string
 	TokenHash  string // hex SHA-256 of the hosted page's session token; unique
+	// LivenessMethod is the session's own liveness method when it asked for (or was escalated
+	// to) a stronger one than its workflow's; "" means the workflow's.
+	LivenessMethod string
 	// Reference is the sealed face template of the reference face (a copy made for this
-	// session); nil when the workflow has no face match, and dropped once the session is done.
+	// session); nil when the workflow has no face match, and dropped once the session is done
+	// (a Declined session keeps it until ExpiresAt, while it can still be resubmitted).
 	Reference       []byte
 	ReferenceSource string // portrait_image | enrolled | ""
 	Attempts        int    // captures made on the hosted page
@@ -140,8 +156,14 @@ type VerificationUpdate struct {
 	IPAddress string
 	// AddAttempt counts one more capture.
 	AddAttempt bool
+	// ResetAttempts sets the capture count back to 0 (a resubmission).
+	ResetAttempts bool
 	// DropReference deletes the sealed reference template.
 	DropReference bool
+	// LivenessMethod replaces the session's liveness method when not "".
+	LivenessMethod string
+	// ExpiresAt replaces the expiry when not nil.
+	ExpiresAt *time.Time
 	// Finished sets FinishedAt to At.
 	Finished bool
 	At       time.Time // the new UpdatedAt
@@ -232,7 +254,8 @@ type SessionsStorage interface {
 	FindOpenVerification(ctx context.Context, appID, workflowID, vendorData string) (Verification, error)
 	// ListVerifications returns one page, newest first, and how many sessions match in all.
 	ListVerifications(ctx context.Context, f VerificationFilter) ([]Verification, int, error)
-	// ListDueVerifications lists open sessions whose ExpiresAt is at or before now, oldest first.
+	// ListDueVerifications lists the sessions whose ExpiresAt is at or before now, oldest first,
+	// that are open (OpenStatuses) or Declined and still hold a reference.
 	ListDueVerifications(ctx context.Context, now time.Time, limit int) ([]Verification, error)
 	// UpdateVerification applies u in one transaction (see VerificationUpdate) and returns the
 	// session as stored after it.

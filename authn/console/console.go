@@ -115,6 +115,7 @@ func (c *Console) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/sessions/{id}", c.admin(c.session))
 	mux.HandleFunc("GET /console/sessions/{id}/images/{n}", c.admin(c.image))
 	mux.HandleFunc("POST /console/sessions/{id}/decide", c.admin(c.decide))
+	mux.HandleFunc("POST /console/sessions/{id}/delete", c.admin(c.remove))
 	mux.HandleFunc("POST /console/logout", c.admin(c.logout))
 	mux.HandleFunc("GET /console/login", c.login)
 	mux.HandleFunc("GET "+CallbackPath, c.callback)

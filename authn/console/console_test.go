@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -292,6 +293,54 @@ func TestConsoleDecide(t *testing.T) {
 	}
 	if resp, _ := f.do("GET", "/console", admin, nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("demoted administrator: %d", resp.StatusCode)
+	}
+}
+
+// TestConsoleDelete: an administrator deletes a session for real; a forged form, an unticked
+// box or a signed-out browser deletes nothing.
+func TestConsoleDelete(t *testing.T) {
+	f := newFixture(t)
+	admin := f.cookie("u-admin", "ada", time.Now().Add(time.Hour))
+	ctx := context.Background()
+	if _, body := f.do("GET", "/console/sessions/s-review", admin, nil); !strings.Contains(body, `id="delete-session"`) {
+		t.Fatal("session page without the delete form")
+	}
+	form := func(csrf, confirm string) url.Values { return url.Values{"csrf_token": {csrf}, "confirm": {confirm}} }
+	for _, tc := range []struct {
+		name   string
+		cookie *http.Cookie
+		form   url.Values
+		code   int
+	}{
+		{"signed out", nil, form("csrf-u-admin", "yes"), 401},
+		{"not an administrator", f.cookie("u-user", "bob", time.Now().Add(time.Hour)), form("csrf-u-user", "yes"), 403},
+		{"forged CSRF token", admin, form("forged", "yes"), 403},
+		{"not confirmed", admin, form("csrf-u-admin", ""), 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp, body := f.do("POST", "/console/sessions/s-review/delete", tc.cookie, tc.form); resp.StatusCode != tc.code {
+				t.Errorf("status %d, want %d\n%.500s", resp.StatusCode, tc.code, body)
+			}
+			if _, err := f.st.GetVerification(ctx, f.review); err != nil {
+				t.Fatalf("the session is gone after a refused delete: %v", err)
+			}
+		})
+	}
+	resp, _ := f.do("POST", "/console/sessions/s-review/delete", admin, form("csrf-u-admin", "yes"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console?status=all" {
+		t.Fatalf("delete: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, err := f.st.GetVerification(ctx, f.review); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after the delete: %v, want ErrNotFound", err)
+	}
+	if imgs, _ := f.st.ListVerificationImages(ctx, f.review); len(imgs) != 0 {
+		t.Errorf("%d frames left", len(imgs))
+	}
+	if ds, _ := f.st.ListDeliveries(ctx, store.DeliveryFilter{SessionID: f.review}); len(ds) != 0 {
+		t.Errorf("%d webhooks left", len(ds))
+	}
+	if resp, _ := f.do("POST", "/console/sessions/s-review/delete", admin, form("csrf-u-admin", "yes")); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("second delete: %d, want 404", resp.StatusCode)
 	}
 }
 

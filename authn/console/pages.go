@@ -19,8 +19,8 @@ import (
 func urlEscape(s string) string { return url.QueryEscape(s) }
 
 // tabs are the status filters, In Review first: that is the console's work queue.
-var tabs = []string{store.StatusInReview, "", store.StatusApproved, store.StatusDeclined, store.StatusInProgress,
-	store.StatusNotStarted, store.StatusExpired, store.StatusAbandoned}
+var tabs = []string{store.StatusInReview, "", store.StatusApproved, store.StatusDeclined, store.StatusResubmitted, store.StatusInProgress,
+	store.StatusNotStarted, store.StatusNotFinished, store.StatusExpired, store.StatusAbandoned, store.StatusKycExpired}
 
 const pageSize = 50
 
@@ -152,7 +152,8 @@ func (c *Console) showSession(w http.ResponseWriter, r *http.Request, who signIn
 	}
 	d := templates.ConsoleSessionData{Admin: who.Username, CSRF: who.CSRF, Row: row(v, app.Name+" ("+app.ID+")"), Metadata: string(v.Metadata),
 		Callback: v.Callback, Expires: stamp(v.ExpiresAt), KeepImages: app.KeepImages, CanDecide: v.Status == store.StatusInReview,
-		DecideURL: "/console/sessions/" + url.PathEscape(v.ID) + "/decide", Message: message}
+		DecideURL: "/console/sessions/" + url.PathEscape(v.ID) + "/decide", DeleteURL: "/console/sessions/" + url.PathEscape(v.ID) + "/delete",
+		Message: message}
 	warns := func(ws []sessions.Warning) []string {
 		var out []string
 		for _, w := range ws {
@@ -276,4 +277,32 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, who signIn) {
 		return
 	}
 	http.Redirect(w, r, "/console/sessions/"+url.PathEscape(v.ID), http.StatusSeeOther)
+}
+
+// remove deletes a session for real (the confirm box must be ticked), as the API's delete
+// does, and goes back to the list.
+func (c *Console) remove(w http.ResponseWriter, r *http.Request, who signIn) {
+	ctx := r.Context()
+	v, err := c.st.GetVerification(ctx, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		c.render(w, r, http.StatusNotFound, templates.ErrorPage("Not found", "No such session (it may have been deleted already)."))
+		return
+	} else if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "Error", "The session could not be read.", err)
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		c.showSession(w, r, who, "Tick the box to confirm the deletion.", http.StatusBadRequest)
+		return
+	}
+	if err := c.svc.Delete(ctx, v.AppID, v.ID); err != nil {
+		if errors.Is(err, sessions.ErrNotFound) {
+			c.render(w, r, http.StatusNotFound, templates.ErrorPage("Not found", "No such session (it may have been deleted already)."))
+			return
+		}
+		c.fail(w, r, http.StatusInternalServerError, "Error", "The session could not be deleted.", err)
+		return
+	}
+	c.log.InfoContext(ctx, "console session deleted", "session", v.ID, "app", v.AppID, "user", who.UserID)
+	http.Redirect(w, r, "/console?status=all", http.StatusSeeOther)
 }

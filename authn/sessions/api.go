@@ -8,25 +8,69 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/visage-idp/visage/store"
 )
 
-// Routes registers the API, its OpenAPI document and the hosted page on mux.
+// Routes registers the API, its OpenAPI document and the hosted page on mux. Everything under
+// /v3/ answers JSON, unknown paths and methods included.
 func (s *Service) Routes(mux *http.ServeMux) {
+	api := http.NewServeMux()
 	for _, p := range []string{"/v3/session/{$}", "/v3/session"} {
-		mux.HandleFunc("POST "+p, s.authed(s.createSession))
+		api.HandleFunc("POST "+p, s.authed(s.createSession))
 	}
 	for _, suffix := range []string{"/{$}", ""} {
-		mux.HandleFunc("GET /v3/session/{id}/decision"+suffix, s.authed(s.getDecision))
-		mux.HandleFunc("PATCH /v3/session/{id}/update-status"+suffix, s.authed(s.updateStatus))
-		mux.HandleFunc("DELETE /v3/session/{id}/delete"+suffix, s.authed(s.deleteSession))
-		mux.HandleFunc("GET /v3/sessions"+suffix, s.authed(s.listSessions))
+		api.HandleFunc("GET /v3/session/{id}/decision"+suffix, s.authed(s.getDecision))
+		api.HandleFunc("PATCH /v3/session/{id}/update-status"+suffix, s.authed(s.updateStatus))
+		api.HandleFunc("DELETE /v3/session/{id}/delete"+suffix, s.authed(s.deleteSession))
+		api.HandleFunc("GET /v3/sessions"+suffix, s.authed(s.listSessions))
 	}
-	mux.HandleFunc("GET /v3/openapi.json", s.openAPI)
+	api.HandleFunc("GET /v3/openapi.json", s.openAPI)
+	mux.Handle("/v3/", jsonErrors(api))
 	mux.HandleFunc("GET /session/{token}", s.hostedPage)
 	mux.HandleFunc("POST /session/{token}/challenge", s.hostedChallenge)
 	mux.HandleFunc("POST /session/{token}/capture", s.hostedCapture)
+	mux.HandleFunc("POST /session/{token}/leave", s.hostedLeave)
+}
+
+// jsonErrors serves api, answering its unknown paths (404) and wrong methods (405, with Allow)
+// in JSON, {"detail": "..."}, instead of ServeMux's plain text.
+func jsonErrors(api *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := api.Handler(r)
+		if pattern != "" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch {
+		case rec.status == http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeJSON(w, rec.status, map[string]string{"detail": fmt.Sprintf("Method %q not allowed.", r.Method)})
+		case rec.status == http.StatusMovedPermanently || rec.status == http.StatusPermanentRedirect:
+			w.Header().Set("Location", rec.header.Get("Location"))
+			writeJSON(w, rec.status, map[string]string{"detail": "Moved to " + rec.header.Get("Location") + "."})
+		default:
+			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
+		}
+	})
+}
+
+// statusRecorder keeps the status and headers ServeMux's error handlers write, and drops
+// their plain-text body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
 }
 
 // caller is the authenticated application of a request.
@@ -87,6 +131,10 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, what string
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
 	case errors.Is(err, store.ErrStatusChanged):
 		writeJSON(w, http.StatusConflict, map[string]string{"detail": "The session changed meanwhile; read it again."})
+	case errors.Is(err, ErrNotResubmittable):
+		writeJSON(w, http.StatusConflict, map[string]string{"detail": "The session can no longer be resubmitted: " + strings.TrimPrefix(err.Error(), ErrNotResubmittable.Error()+": ")})
+	case errors.Is(err, store.ErrAlreadyExists):
+		writeJSON(w, http.StatusConflict, map[string]string{"detail": "Another open session of this workflow and vendor_data exists."})
 	default:
 		s.internal(w, r, what, err)
 	}
@@ -98,6 +146,7 @@ type CreateResponse struct {
 	SessionNumber int64           `json:"session_number"`
 	SessionToken  string          `json:"session_token"`
 	URL           string          `json:"url"`
+	SessionURL    string          `json:"session_url"` // the same address, under the name the guide reads
 	Status        string          `json:"status"`
 	VendorData    string          `json:"vendor_data"`
 	Metadata      json.RawMessage `json:"metadata"`
@@ -131,7 +180,7 @@ func (s *Service) createSession(w http.ResponseWriter, r *http.Request, c caller
 		status = http.StatusOK
 	}
 	writeJSON(w, status, CreateResponse{SessionID: v.ID, SessionNumber: v.Number, SessionToken: s.Token(v.ID), URL: s.URL(v.ID),
-		Status: v.Status, VendorData: v.VendorData, Metadata: v.Metadata, Callback: v.Callback, WorkflowID: v.WorkflowID})
+		SessionURL: s.URL(v.ID), Status: v.Status, VendorData: v.VendorData, Metadata: v.Metadata, Callback: v.Callback, WorkflowID: v.WorkflowID})
 }
 
 func (s *Service) getDecision(w http.ResponseWriter, r *http.Request, c caller) {
@@ -157,7 +206,12 @@ type UpdateStatusRequest struct {
 func (s *Service) updateStatus(w http.ResponseWriter, r *http.Request, c caller) {
 	var req UpdateStatusRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "JSON parse error - " + err.Error()})
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"detail": "The request body is larger than 64 KiB."})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]string{"detail": JSONErrorText(err, "a JSON object with new_status")})
 		return
 	}
 	if len(req.Comment) > 2000 {
@@ -212,10 +266,6 @@ type ListResponse struct {
 	Results  []SessionSummary `json:"results"`
 }
 
-// The statuses a list can be filtered by.
-var allStatuses = []string{store.StatusNotStarted, store.StatusInProgress, store.StatusInReview, store.StatusApproved,
-	store.StatusDeclined, store.StatusExpired, store.StatusAbandoned}
-
 func (s *Service) listSessions(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	errs := map[string]string{}
@@ -235,7 +285,7 @@ func (s *Service) listSessions(w http.ResponseWriter, r *http.Request, c caller)
 	status := q.Get("status")
 	if status != "" {
 		ok := false
-		for _, st := range allStatuses {
+		for _, st := range store.AllStatuses {
 			ok = ok || st == status
 		}
 		if !ok {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
+	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/store"
 )
 
@@ -42,9 +44,18 @@ type Capture struct {
 // a challenge method, or a burst for PASSIVE).
 var ErrWrongCapture = errors.New("sessions: capture does not fit the workflow's liveness method")
 
-// open checks that the session can still be completed, starting it if needed.
-func (s *Service) open(ctx context.Context, v store.Verification) (store.Verification, error) {
-	if v.Status == store.StatusNotStarted {
+// open checks that the session can still be completed, starting it if needed (a new or a
+// Resubmitted session), expiring it when its time is up or its enrolment is gone, and applies
+// the Tor/VPN escalation for the client's address.
+func (s *Service) open(ctx context.Context, v store.Verification, wf store.Workflow, c Client) (store.Verification, error) {
+	if slices.Contains(store.OpenStatuses, v.Status) && !s.now().Before(v.ExpiresAt) {
+		out, err := s.Expire(ctx, v) // before Start: a session never opened in time is Expired, not Abandoned
+		if err != nil {
+			return v, err
+		}
+		return out, fmt.Errorf("%w: it expired", ErrFinished)
+	}
+	if v.Status == store.StatusNotStarted || v.Status == store.StatusResubmitted {
 		var err error
 		if v, err = s.Start(ctx, v); err != nil {
 			return v, err
@@ -53,30 +64,32 @@ func (s *Service) open(ctx context.Context, v store.Verification) (store.Verific
 	if v.Status != store.StatusInProgress {
 		return v, fmt.Errorf("%w: it is %s", ErrFinished, v.Status)
 	}
-	if !s.now().Before(v.ExpiresAt) {
-		out, err := s.Expire(ctx, v)
+	if gone, err := s.enrolmentGone(ctx, v); err != nil {
+		return v, err
+	} else if gone {
+		out, err := s.KycExpire(ctx, v)
 		if err != nil {
 			return v, err
 		}
-		return out, fmt.Errorf("%w: it expired", ErrFinished)
+		return out, fmt.Errorf("%w: the enrolment it compares against was deleted or replaced", ErrFinished)
 	}
-	return v, nil
+	return s.escalate(ctx, v, wf, c.IP)
 }
 
-// Challenge issues the liveness challenge of a session whose workflow uses ACTIVE_3D or
-// FLASHING.
-func (s *Service) Challenge(ctx context.Context, v store.Verification) (liveness.Challenge, store.Verification, error) {
-	v, err := s.open(ctx, v)
-	if err != nil {
-		return liveness.Challenge{}, v, err
-	}
+// Challenge issues the liveness challenge of a session whose liveness method is ACTIVE_3D or
+// FLASHING (the workflow's, the session's own, or escalated for the client's address).
+func (s *Service) Challenge(ctx context.Context, v store.Verification, c Client) (liveness.Challenge, store.Verification, error) {
 	wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
 	if err != nil {
 		return liveness.Challenge{}, v, fmt.Errorf("challenge: %w", err)
 	}
-	m := liveness.Method(wf.LivenessMethod)
-	if !hasFeature(wf, FeatureLiveness) || (m != liveness.MethodActive3D && m != liveness.MethodFlashing) {
-		return liveness.Challenge{}, v, fmt.Errorf("%w: workflow %s has no challenge", ErrWrongCapture, wf.ID)
+	v, err = s.open(ctx, v, wf, c)
+	if err != nil {
+		return liveness.Challenge{}, v, err
+	}
+	m := liveness.Method(LivenessMethod(v, wf))
+	if m != liveness.MethodActive3D && m != liveness.MethodFlashing {
+		return liveness.Challenge{}, v, fmt.Errorf("%w: session %s has no challenge", ErrWrongCapture, v.ID)
 	}
 	if s.challenger == nil {
 		return liveness.Challenge{}, v, fmt.Errorf("challenge: %w: %s liveness is not available on this server", liveness.ErrModel, m)
@@ -95,21 +108,22 @@ func (s *Service) Challenge(ctx context.Context, v store.Verification) (liveness
 // error is for failures of the service (wrapping ErrBusy when the engine is full), or wraps
 // ErrFinished when the session can no longer be completed, or ErrWrongCapture.
 func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture, c Client) (Outcome, error) {
-	v, err := s.open(ctx, v)
-	if err != nil {
-		return Outcome{Status: v.Status, Session: v}, err
-	}
 	wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("capture: %w", err)
 	}
+	v, err = s.open(ctx, v, wf, c)
+	if err != nil {
+		return Outcome{Status: v.Status, Session: v}, err
+	}
+	method := LivenessMethod(v, wf)
 	app, err := s.st.GetApplication(ctx, v.AppID)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("capture: %w", err)
 	}
-	challenge := hasFeature(wf, FeatureLiveness) && wf.LivenessMethod != string(liveness.MethodPassive)
+	challenge := hasFeature(wf, FeatureLiveness) && method != string(liveness.MethodPassive)
 	if challenge != (in.Burst != nil) || (!challenge && in.Frame == nil) {
-		return Outcome{Status: v.Status, Session: v}, fmt.Errorf("%w: workflow %s wants %s", ErrWrongCapture, wf.ID, map[bool]string{true: "a challenge burst", false: "one selfie"}[challenge])
+		return Outcome{Status: v.Status, Session: v}, fmt.Errorf("%w: session %s wants %s", ErrWrongCapture, v.ID, map[bool]string{true: "a challenge burst", false: "one selfie"}[challenge])
 	}
 	var tmpl *face.Template
 	if v.Reference != nil {
@@ -127,7 +141,7 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 		var r liveness.Result
 		switch {
 		case challenge && s.challenger == nil:
-			return Outcome{}, fmt.Errorf("capture: %w: %s liveness is not available on this server", liveness.ErrModel, wf.LivenessMethod)
+			return Outcome{}, fmt.Errorf("capture: %w: %s liveness is not available on this server", liveness.ErrModel, method)
 		case challenge:
 			r, err = s.challenger.Verify(ctx, in.ChallengeID, in.Burst, tmpl)
 			if err != nil && (errors.Is(err, liveness.ErrChallenge) || errors.Is(err, liveness.ErrInvalidInput)) {
@@ -135,6 +149,10 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 				// unusable capture: the page asks again.
 				unusable = "the check could not be completed (" + liveness.Code(err) + ")"
 				r.Probe, err = nil, nil
+			} else if err == nil && r.Method != "" && risk.Strength(string(r.Method)) < risk.Strength(method) {
+				// A challenge issued before the session was escalated does not count.
+				unusable = "the check is weaker than this verification needs (" + string(r.Method) + ", not " + method + ")"
+				r = liveness.Result{}
 			}
 		case s.passive == nil:
 			return Outcome{}, fmt.Errorf("capture: %w: PASSIVE liveness is not available on this server", liveness.ErrModel)
@@ -161,7 +179,7 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 			probe = r.Probe
 		}
 		if lc.Method == "" {
-			lc.Method = wf.LivenessMethod
+			lc.Method = method
 		}
 		for _, w := range r.Warnings {
 			lc.Warnings = append(lc.Warnings, warning(w.Code, logTypeFor(lc.Status), w.Message))
@@ -242,7 +260,10 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 		}
 	}
 	status := verdict(statuses...)
-	u := store.VerificationUpdate{From: []string{store.StatusInProgress}, Status: status, AddAttempt: true, DropReference: true, Finished: true}
+	// A Declined session keeps its reference face until it expires, so that it can be
+	// resubmitted; every other verdict drops it now.
+	u := store.VerificationUpdate{From: []string{store.StatusInProgress}, Status: status, AddAttempt: true,
+		DropReference: status != store.StatusDeclined, Finished: true}
 	if c.IP.IsValid() {
 		u.IPAddress = c.IP.String()
 	}

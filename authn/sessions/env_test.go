@@ -22,6 +22,7 @@ import (
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/sessions/webhook"
+	"github.com/visage-idp/visage/internal/apidoc"
 	"github.com/visage-idp/visage/internal/testenv"
 	"github.com/visage-idp/visage/store"
 	"github.com/visage-idp/visage/store/sqlite"
@@ -110,7 +111,7 @@ type env struct {
 	svc *Service
 	st  *sqlite.Store
 	srv *httptest.Server
-	doc *apiDoc
+	doc *apidoc.Doc
 	app store.Application
 	key string
 	rc  *receiver
@@ -153,7 +154,7 @@ func newEnv(t *testing.T, tweak func(*Config)) *env {
 		t.Fatal(err)
 	}
 	e.svc.Routes(mux)
-	if e.doc, err = parseDoc(OpenAPI); err != nil {
+	if e.doc, err = apidoc.Parse(OpenAPI); err != nil {
 		t.Fatal(err)
 	}
 	e.app, e.key, e.rc = e.newApp("app-1", false)
@@ -220,7 +221,7 @@ func (e *env) api(method, path, key string, body any) (int, []byte) {
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	p := req.URL.Path
-	if err := e.doc.checkResponse(method, p, resp.StatusCode, resp.Header.Get("Content-Type"), out); err != nil {
+	if err := e.doc.CheckResponse(method, p, resp.StatusCode, resp.Header.Get("Content-Type"), out); err != nil {
 		e.t.Errorf("OpenAPI conformance: %v\nbody: %.500s", err, out)
 	}
 	return resp.StatusCode, out
@@ -328,4 +329,23 @@ func (e *env) wf(id string) store.Workflow {
 		e.t.Fatal(err)
 	}
 	return w
+}
+
+// enrol enrols a user of the IdP (username, one photo), as `idp users add` does.
+func (e *env) enrol(username string, photo []byte) store.User {
+	e.t.Helper()
+	tmpl, _, err := e.svc.engine.Enroll(e.ctx, [][]byte{photo}, face.EnrollOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sealed, err := e.svc.keys.Seal(tmpl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u := store.User{ID: "u-" + username, Username: username, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := e.st.CreateUserWithTemplate(e.ctx, u, store.Template{UserID: u.ID, KeyID: e.svc.keys.PrimaryID(), ModelVersion: tmpl.ModelVersion,
+		Sealed: sealed, CreatedAt: time.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
 }

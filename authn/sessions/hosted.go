@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"github.com/a-h/templ"
@@ -71,11 +72,13 @@ func CallbackURL(v store.Verification) string {
 }
 
 var doneMessages = map[string]string{
-	store.StatusApproved:  "You are verified.",
-	store.StatusDeclined:  "The verification did not succeed.",
-	store.StatusInReview:  "Thank you. Your verification will be reviewed by a person.",
-	store.StatusExpired:   "This verification link has expired. Go back to the application to start again.",
-	store.StatusAbandoned: "This verification was not finished in time. Go back to the application to start again.",
+	store.StatusApproved:    "You are verified.",
+	store.StatusDeclined:    "The verification did not succeed.",
+	store.StatusInReview:    "Thank you. Your verification will be reviewed by a person.",
+	store.StatusExpired:     "This verification link has expired. Go back to the application to start again.",
+	store.StatusAbandoned:   "This verification was not finished in time. Go back to the application to start again.",
+	store.StatusNotFinished: "You left this verification. Go back to the application to try again or choose another way.",
+	store.StatusKycExpired:  "Your enrolment is no longer valid. Go back to the application to enrol again.",
 }
 
 // hostedPage shows the camera for an open session (marking it In Progress), or how it ended.
@@ -90,23 +93,24 @@ func (s *Service) hostedPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
 		return
 	}
-	if (v.Status == store.StatusNotStarted || v.Status == store.StatusInProgress) && !s.now().Before(v.ExpiresAt) {
-		if out, err := s.Expire(ctx, v); err == nil {
-			v = out
-		} else if !errors.Is(err, store.ErrStatusChanged) {
-			s.log.ErrorContext(ctx, "hosted page: expire", "err", err)
-		}
+	wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "hosted page: workflow", "err", err)
+		s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
+		return
 	}
-	if v.Status == store.StatusNotStarted {
-		out, err := s.Start(ctx, v)
-		if err != nil && !errors.Is(err, store.ErrStatusChanged) {
-			s.log.ErrorContext(ctx, "hosted page: start", "err", err)
-			s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
-			return
-		}
-		if err == nil {
+	if v.Status == store.StatusNotStarted || v.Status == store.StatusResubmitted || v.Status == store.StatusInProgress {
+		out, err := s.open(ctx, v, wf, Client{IP: risk.ClientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()})
+		switch {
+		case err == nil || errors.Is(err, ErrFinished):
 			v = out
-		} else if v, err = s.st.GetVerification(ctx, v.ID); err != nil {
+		case errors.Is(err, store.ErrStatusChanged):
+			if v, err = s.st.GetVerification(ctx, v.ID); err != nil {
+				s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
+				return
+			}
+		default:
+			s.log.ErrorContext(ctx, "hosted page: open", "err", err)
 			s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
 			return
 		}
@@ -115,14 +119,9 @@ func (s *Service) hostedPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, templates.SessionDonePage(templates.SessionDoneData{Status: v.Status, Message: doneMessages[v.Status], CallbackURL: CallbackURL(v)}))
 		return
 	}
-	wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
-	if err != nil {
-		s.log.ErrorContext(ctx, "hosted page: workflow", "err", err)
-		s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
-		return
-	}
 	base := "/session/" + r.PathValue("token")
-	d := templates.SessionCaptureData{PostURL: base + "/capture", CSRF: s.csrf(v.ID), Method: wf.LivenessMethod}
+	method := LivenessMethod(v, wf)
+	d := templates.SessionCaptureData{PostURL: base + "/capture", CSRF: s.csrf(v.ID), Method: method, LeaveURL: base + "/leave"}
 	if hasFeature(wf, FeatureLiveness) {
 		d.Checks = append(d.Checks, "that a live person is in front of the camera")
 	}
@@ -132,19 +131,24 @@ func (s *Service) hostedPage(w http.ResponseWriter, r *http.Request) {
 	if hasFeature(wf, FeatureIPAnalysis) {
 		d.Checks = append(d.Checks, "where the connection comes from")
 	}
-	if hasFeature(wf, FeatureLiveness) && wf.LivenessMethod != string(liveness.MethodPassive) {
-		s.render(w, r, http.StatusOK, templates.SessionLivenessPage(d, templates.LivenessData{Method: wf.LivenessMethod,
+	if hasFeature(wf, FeatureLiveness) && method != string(liveness.MethodPassive) {
+		s.render(w, r, http.StatusOK, templates.SessionLivenessPage(d, templates.LivenessData{Method: method,
 			ChallengeURL: base + "/challenge", PostURL: base + "/capture", CSRF: d.CSRF}))
 		return
 	}
 	s.render(w, r, http.StatusOK, templates.SessionCapturePage(d))
 }
 
-// uploadLimit is the largest capture post the session's workflow needs: one selfie, or a
-// challenge burst.
-func (s *Service) uploadLimit(wf store.Workflow) int64 {
+// uploadLimit is the largest capture post the session needs from this client: one selfie, or a
+// challenge burst when its liveness method (escalated for the client's address, if it would
+// be) is a challenge.
+func (s *Service) uploadLimit(v store.Verification, wf store.Workflow, ip netip.Addr) int64 {
 	limit := s.cfg.MaxUploadBytes
-	if s.challenger != nil && hasFeature(wf, FeatureLiveness) && wf.LivenessMethod != string(liveness.MethodPassive) {
+	m := LivenessMethod(v, wf)
+	if m != "" && ip.IsValid() && (s.tor.Contains(ip) || s.vpn.Contains(ip)) && risk.Strength(s.cfg.AnonymousMethod) > risk.Strength(m) {
+		m = s.cfg.AnonymousMethod
+	}
+	if s.challenger != nil && m != "" && m != string(liveness.MethodPassive) {
 		limit = max(limit, s.challenger.Config().MaxBurstBytes+1<<20)
 	}
 	return limit
@@ -167,7 +171,7 @@ func (s *Service) hostedSession(w http.ResponseWriter, r *http.Request) (store.V
 		s.internal(w, r, "hosted page", err)
 		return v, wf, false
 	}
-	limit := s.uploadLimit(wf)
+	limit := s.uploadLimit(v, wf, risk.ClientIP(r, s.cfg.TrustedProxies))
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseMultipartForm(limit); err != nil {
 		var mbe *http.MaxBytesError
@@ -215,7 +219,7 @@ func (s *Service) hostedChallenge(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ch, v, err := s.Challenge(r.Context(), v)
+	ch, v, err := s.Challenge(r.Context(), v, Client{IP: risk.ClientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()})
 	if s.finishedReply(w, r, v, err) {
 		return
 	} else if err != nil {
@@ -285,4 +289,44 @@ func (s *Service) hostedCapture(w http.ResponseWriter, r *http.Request) {
 		next = s.cfg.BaseURL + "/session/" + r.PathValue("token")
 	}
 	writeJSON(w, http.StatusOK, captureReply{Status: out.Status, Message: out.Message, Redirect: next})
+}
+
+// hostedLeave is the hosted page's "Not now" form: the user leaves the capture, the session is
+// Not Finished, and the browser goes back to the application's callback (or the finished page).
+func (s *Service) hostedLeave(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	pageHeaders(w)
+	v, err := s.bySessionToken(r)
+	if errors.Is(err, ErrNotFound) {
+		s.render(w, r, http.StatusNotFound, templates.ErrorPage("Unknown verification", "This verification link is not valid."))
+		return
+	} else if err != nil {
+		s.log.ErrorContext(ctx, "hosted leave", "err", err)
+		s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.render(w, r, http.StatusBadRequest, templates.ErrorPage("Bad request", "The form could not be read. Go back and reload."))
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf_token")), []byte(s.csrf(v.ID))) != 1 {
+		s.render(w, r, http.StatusForbidden, templates.ErrorPage("Form expired", "The page's security token is missing or wrong. Go back and reload."))
+		return
+	}
+	if out, err := s.Leave(ctx, v); err == nil {
+		v = out
+	} else if !errors.Is(err, ErrFinished) && !errors.Is(err, store.ErrStatusChanged) {
+		s.log.ErrorContext(ctx, "hosted leave", "err", err)
+		s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
+		return
+	} else if v, err = s.st.GetVerification(ctx, v.ID); err != nil {
+		s.render(w, r, http.StatusInternalServerError, templates.ErrorPage("Error", "Something went wrong on our side. Try again."))
+		return
+	}
+	next := CallbackURL(v)
+	if next == "" {
+		next = "/session/" + r.PathValue("token")
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/visage-idp/visage/authn/face"
+	"github.com/visage-idp/visage/authn/liveness"
 )
 
 // Limits of a create-session request.
@@ -30,6 +33,11 @@ type CreateRequest struct {
 	Callback   string
 	Metadata   json.RawMessage // a JSON object, compacted; nil when absent or null
 	Portrait   []byte          // the decoded portrait_image (JPEG or PNG); nil when absent
+	// WorkflowType is the workflow_type sent ("" when absent): only biometric_authentication.
+	WorkflowType string
+	// LivenessMethod is the liveness_method asked for ("" when absent): PASSIVE, FLASHING or
+	// ACTIVE_3D; the Service refuses one weaker than the workflow's.
+	LivenessMethod string
 }
 
 // RequestError is a request the API refuses with 400: either field errors, answered as
@@ -77,12 +85,12 @@ func ParseCreateRequest(body []byte, maxPortrait int) (CreateRequest, error) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raw); err != nil {
-		return req, &RequestError{Detail: "JSON parse error - " + err.Error()}
+		return req, &RequestError{Detail: JSONErrorText(err, "a JSON object")}
 	}
 	if raw == nil {
 		return req, &RequestError{Detail: "JSON parse error - the body must be a JSON object"}
 	}
-	if _, err := dec.Token(); err == nil {
+	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
 		return req, &RequestError{Detail: "JSON parse error - data after the JSON object"}
 	}
 	errs := map[string]string{}
@@ -110,6 +118,18 @@ func ParseCreateRequest(body []byte, maxPortrait int) (CreateRequest, error) {
 	req.WorkflowID = strings.TrimSpace(str("workflow_id", MaxWorkflowID, true))
 	req.VendorData = str("vendor_data", MaxVendorData, false)
 	req.Callback = strings.TrimSpace(str("callback", MaxCallback, false))
+	req.WorkflowType = strings.TrimSpace(str("workflow_type", 100, false))
+	if _, bad := errs["workflow_type"]; !bad && req.WorkflowType != "" && req.WorkflowType != WorkflowType {
+		errs["workflow_type"] = fmt.Sprintf("%q is not a valid choice: this server runs %q workflows only.", req.WorkflowType, WorkflowType)
+	}
+	req.LivenessMethod = strings.TrimSpace(str("liveness_method", 20, false))
+	if _, bad := errs["liveness_method"]; !bad && req.LivenessMethod != "" {
+		switch liveness.Method(req.LivenessMethod) {
+		case liveness.MethodPassive, liveness.MethodFlashing, liveness.MethodActive3D:
+		default:
+			errs["liveness_method"] = fmt.Sprintf("%q is not a valid choice: PASSIVE, FLASHING or ACTIVE_3D.", req.LivenessMethod)
+		}
+	}
 	if _, bad := errs["callback"]; !bad && req.Callback != "" {
 		u, err := url.Parse(req.Callback)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
@@ -192,4 +212,43 @@ func decodePortrait(v json.RawMessage, maxBytes int) ([]byte, string) {
 		return nil, "The portrait_image could not be read."
 	}
 	return img, ""
+}
+
+// JSONErrorText describes a JSON decoding error for an API client without Go's type names:
+// "JSON parse error - " and where the syntax broke, or that the body is not what was expected
+// (want, such as "a JSON object").
+func JSONErrorText(err error, want string) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "JSON parse error - the body is empty; send " + want + "."
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "JSON parse error - the body ends in the middle of the JSON."
+	case errors.As(err, &se):
+		return fmt.Sprintf("JSON parse error - invalid JSON at byte %d.", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("JSON parse error - the field %q must be %s, not %s.", te.Field, jsonKind(te.Type.Kind()), te.Value)
+	case errors.As(err, &te):
+		return fmt.Sprintf("JSON parse error - the body must be %s, not %s.", want, te.Value)
+	}
+	return "JSON parse error - the body is not valid JSON; send " + want + "."
+}
+
+// jsonKind names a Go kind as JSON calls it.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another type"
 }

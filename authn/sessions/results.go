@@ -15,7 +15,8 @@ const (
 	FeatureIPAnalysis = "IP_ANALYSIS"
 )
 
-// WorkflowType is the only workflow type: re-authentication of a returning user.
+// WorkflowType is the only workflow type: re-authentication of a returning user. A workflow of
+// this type must contain LIVENESS.
 const WorkflowType = "biometric_authentication"
 
 // Warning codes this package adds to those of authn/face and authn/liveness.
@@ -88,24 +89,56 @@ type ReviewEntry struct {
 	CreatedAt string `json:"created_at"`
 }
 
+// LivenessSummary is the top-level liveness block of Didit's biometric re-authentication guide:
+// the liveness check's status, method and 0-100 score.
+type LivenessSummary struct {
+	Status string  `json:"status"`
+	Method string  `json:"method"`
+	Score  float64 `json:"score"`
+}
+
+// FaceSummary is the top-level face block of the guide: the face match's status and its
+// similarity from 0 to 1 (the face_matches score divided by 100).
+type FaceSummary struct {
+	Status          string  `json:"status"`
+	SimilarityScore float64 `json:"similarity_score"`
+}
+
+// summaries derives the guide's top-level blocks from the result arrays: nil until the check
+// ran (or when the workflow does not have it).
+func summaries(lcs []LivenessCheck, fms []FaceMatch) (*LivenessSummary, *FaceSummary) {
+	var l *LivenessSummary
+	var f *FaceSummary
+	if len(lcs) > 0 {
+		l = &LivenessSummary{Status: lcs[0].Status, Method: lcs[0].Method, Score: lcs[0].Score}
+	}
+	if len(fms) > 0 {
+		f = &FaceSummary{Status: fms[0].Status, SimilarityScore: math.Round(fms[0].Score*100) / 10000}
+	}
+	return l, f
+}
+
 // Decision is the body of GET /v3/session/{id}/decision/ and the decision of a webhook. A
-// feature array is null when the workflow does not have the feature and empty until it ran.
+// feature array is null when the workflow does not have the feature and empty until it ran;
+// liveness and face (the guide's shape of the same results) are null until they ran.
 type Decision struct {
-	SessionID      string          `json:"session_id"`
-	SessionNumber  int64           `json:"session_number"`
-	SessionURL     string          `json:"session_url"`
-	Status         string          `json:"status"`
-	WorkflowID     string          `json:"workflow_id"`
-	Features       []string        `json:"features"`
-	VendorData     string          `json:"vendor_data"`
-	Metadata       json.RawMessage `json:"metadata"`
-	Callback       string          `json:"callback"`
-	CreatedAt      string          `json:"created_at"`
-	ExpiresAt      string          `json:"expires_at"`
-	LivenessChecks []LivenessCheck `json:"liveness_checks"`
-	FaceMatches    []FaceMatch     `json:"face_matches"`
-	IPAnalyses     []IPAnalysis    `json:"ip_analyses"`
-	Reviews        []ReviewEntry   `json:"reviews"`
+	SessionID      string           `json:"session_id"`
+	SessionNumber  int64            `json:"session_number"`
+	SessionURL     string           `json:"session_url"`
+	Status         string           `json:"status"`
+	WorkflowID     string           `json:"workflow_id"`
+	Features       []string         `json:"features"`
+	VendorData     string           `json:"vendor_data"`
+	Metadata       json.RawMessage  `json:"metadata"`
+	Callback       string           `json:"callback"`
+	CreatedAt      string           `json:"created_at"`
+	ExpiresAt      string           `json:"expires_at"`
+	LivenessChecks []LivenessCheck  `json:"liveness_checks"`
+	FaceMatches    []FaceMatch      `json:"face_matches"`
+	IPAnalyses     []IPAnalysis     `json:"ip_analyses"`
+	Liveness       *LivenessSummary `json:"liveness"`
+	Face           *FaceSummary     `json:"face"`
+	Reviews        []ReviewEntry    `json:"reviews"`
 }
 
 // timeText formats times as Didit does: RFC 3339 in UTC with microseconds.

@@ -54,6 +54,11 @@ type Config struct {
 	TokenKey []byte
 	// TrustedProxies are the peers whose X-Forwarded-For is believed for IP analysis.
 	TrustedProxies []netip.Prefix
+	// AnonymousMethod is the step-up policy's method for a new device from a Tor exit or a
+	// VPN/hosting range (risk.Policy.NewDeviceAnonymous; default ACTIVE_3D). A hosted page is
+	// always a new device: a session whose liveness method is weaker is escalated to it when
+	// its page, challenge or capture comes from such an address.
+	AnonymousMethod string
 	// Webhooks.
 	WebhookTimeout time.Duration // per attempt (default 10 s)
 	WebhookHorizon time.Duration // retries stop this long after the event (default 24 h)
@@ -94,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = d.MaxUploadBytes
+	}
+	if c.AnonymousMethod == "" {
+		c.AnonymousMethod = risk.DefaultPolicy().NewDeviceAnonymous
 	}
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
 	return c
@@ -137,6 +145,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if len(cfg.TokenKey) < 32 {
 		return nil, errors.New("sessions: the token key must have at least 32 bytes")
 	}
+	switch liveness.Method(cfg.AnonymousMethod) {
+	case liveness.MethodPassive, liveness.MethodFlashing, liveness.MethodActive3D:
+	default:
+		return nil, fmt.Errorf("sessions: the Tor/VPN method %q is not PASSIVE, FLASHING or ACTIVE_3D", cfg.AnonymousMethod)
+	}
 	if d.Store == nil || d.Engine == nil || d.Keys == nil || d.Log == nil {
 		return nil, errors.New("sessions: store, engine, key ring and logger are required")
 	}
@@ -172,6 +185,9 @@ var (
 	ErrBusy = errors.New("sessions: face engine busy")
 	// ErrFinished: the session can no longer be completed.
 	ErrFinished = errors.New("sessions: session finished")
+	// ErrNotResubmittable: the session is not Declined, or its time (and its reference face)
+	// ran out.
+	ErrNotResubmittable = errors.New("sessions: session cannot be resubmitted")
 )
 
 // --- API keys ---
@@ -296,8 +312,8 @@ func NewWorkflow(o WorkflowOptions, now time.Time) (store.Workflow, error) {
 			errs = append(errs, fmt.Sprintf("feature %q: want LIVENESS, FACE_MATCH or IP_ANALYSIS", f))
 		}
 	}
-	if !seen[FeatureLiveness] && !seen[FeatureFaceMatch] {
-		errs = append(errs, "features: a workflow needs LIVENESS or FACE_MATCH")
+	if !seen[FeatureLiveness] {
+		errs = append(errs, "features: a "+WorkflowType+" workflow must contain LIVENESS")
 	}
 	if seen[FeatureLiveness] {
 		if w.LivenessMethod == "" {
@@ -350,16 +366,30 @@ func (s *Service) Create(ctx context.Context, app store.Application, req CreateR
 	} else if err != nil {
 		return v, false, fmt.Errorf("create session: %w", err)
 	}
+	if req.WorkflowType != "" && wf.Type != "" && req.WorkflowType != wf.Type {
+		return v, false, fieldError("workflow_type", fmt.Sprintf("Workflow %q is of type %q, not %q.", wf.ID, wf.Type, req.WorkflowType))
+	}
+	method := ""
+	if req.LivenessMethod != "" && req.LivenessMethod != wf.LivenessMethod {
+		if !hasFeature(wf, FeatureLiveness) {
+			return v, false, fieldError("liveness_method", fmt.Sprintf("Workflow %q has no LIVENESS step.", wf.ID))
+		}
+		if risk.Strength(req.LivenessMethod) < risk.Strength(wf.LivenessMethod) {
+			return v, false, fieldError("liveness_method", fmt.Sprintf("%s is weaker than the workflow's %s; a session may only ask for as much or more.",
+				req.LivenessMethod, wf.LivenessMethod))
+		}
+		method = req.LivenessMethod
+	}
 	if req.VendorData != "" {
 		if open, ok, err := s.openSession(ctx, app.ID, wf.ID, req.VendorData); err != nil {
 			return v, false, err
 		} else if ok {
-			return open, false, nil
+			return s.raiseMethod(ctx, open, wf, method)
 		}
 	}
 	now := s.now()
 	v = store.Verification{ID: uuid.NewString(), AppID: app.ID, WorkflowID: wf.ID, VendorData: req.VendorData, Callback: req.Callback,
-		Metadata: req.Metadata, Status: store.StatusNotStarted, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+		Metadata: req.Metadata, Status: store.StatusNotStarted, LivenessMethod: method, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	v.TokenHash = HashKey(s.Token(v.ID))
 	if hasFeature(wf, FeatureFaceMatch) {
 		if v.Reference, v.ReferenceSource, err = s.reference(ctx, req); err != nil {
@@ -372,7 +402,7 @@ func (s *Service) Create(ctx context.Context, app store.Application, req CreateR
 		if open, ok, err := s.openSession(ctx, app.ID, wf.ID, req.VendorData); err != nil {
 			return v, false, err
 		} else if ok {
-			return open, false, nil
+			return s.raiseMethod(ctx, open, wf, method)
 		}
 	}
 	if err != nil {
@@ -380,6 +410,20 @@ func (s *Service) Create(ctx context.Context, app store.Application, req CreateR
 	}
 	s.log.InfoContext(ctx, "session created", "session", out.ID, "app", app.ID, "workflow", wf.ID, "reference", out.ReferenceSource)
 	return out, true, nil
+}
+
+// raiseMethod answers a create request with the open session it found, after raising that
+// session's liveness method to the one the request asks for, if stronger: a second request
+// never gets a weaker check than it asked for.
+func (s *Service) raiseMethod(ctx context.Context, open store.Verification, wf store.Workflow, method string) (store.Verification, bool, error) {
+	if method == "" || risk.Strength(method) <= risk.Strength(LivenessMethod(open, wf)) {
+		return open, false, nil
+	}
+	out, err := s.transition(ctx, open, store.VerificationUpdate{LivenessMethod: method}, nil, nil)
+	if err != nil {
+		return open, false, fmt.Errorf("create session: %w", err)
+	}
+	return out, false, nil
 }
 
 // openSession returns the open session of the application, workflow and vendor data, if
@@ -423,12 +467,7 @@ func (s *Service) reference(ctx context.Context, req CreateRequest) ([]byte, str
 	if req.VendorData == "" {
 		return nil, "", fieldError("portrait_image", noStoredFace)
 	}
-	u, err := s.st.GetUserByUsername(ctx, req.VendorData)
-	if errors.Is(err, store.ErrNotFound) {
-		if lower := strings.ToLower(strings.TrimSpace(req.VendorData)); lower != req.VendorData {
-			u, err = s.st.GetUserByUsername(ctx, lower)
-		}
-	}
+	u, err := s.userFor(ctx, req.VendorData)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, "", fieldError("portrait_image", noStoredFace)
 	} else if err != nil {
@@ -450,6 +489,17 @@ func (s *Service) reference(ctx context.Context, req CreateRequest) ([]byte, str
 		return nil, "", fmt.Errorf("create session: seal reference: %w", err)
 	}
 	return sealed, "enrolled", nil
+}
+
+// userFor finds the user enrolled under a vendor_data (as given, else in lower case).
+func (s *Service) userFor(ctx context.Context, vendorData string) (store.User, error) {
+	u, err := s.st.GetUserByUsername(ctx, vendorData)
+	if errors.Is(err, store.ErrNotFound) {
+		if lower := strings.ToLower(strings.TrimSpace(vendorData)); lower != vendorData {
+			u, err = s.st.GetUserByUsername(ctx, lower)
+		}
+	}
+	return u, err
 }
 
 // systemFailure separates failures of the service from failures of an image.
@@ -505,6 +555,7 @@ func (s *Service) decision(v store.Verification, wf store.Workflow, res Results,
 	if hasFeature(wf, FeatureIPAnalysis) {
 		d.IPAnalyses = nonNil(res.IPAnalyses)
 	}
+	d.Liveness, d.Face = summaries(d.LivenessChecks, d.FaceMatches)
 	for _, r := range reviews {
 		d.Reviews = append(d.Reviews, ReviewEntry{User: r.Author, NewStatus: r.NewStatus, Comment: r.Comment, CreatedAt: timeText(r.CreatedAt)})
 	}
@@ -599,7 +650,11 @@ type envelope struct {
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
 	ApplicationID   string          `json:"application_id"`
 	Environment     string          `json:"environment"`
-	Decision        *Decision       `json:"decision,omitempty"`
+	// Liveness and Face are the guide's top-level blocks, beside the decision (with the
+	// decision, once the checks ran).
+	Liveness *LivenessSummary `json:"liveness,omitempty"`
+	Face     *FaceSummary     `json:"face,omitempty"`
+	Decision *Decision        `json:"decision,omitempty"`
 }
 
 // event builds the outbox row for the change u of v.
@@ -617,7 +672,8 @@ func (s *Service) event(ctx context.Context, v store.Verification, u store.Verif
 		Status: u.Status, WorkflowID: v.WorkflowID, WorkflowVersion: 1, VendorData: v.VendorData, Metadata: v.Metadata,
 		ApplicationID: v.AppID, Environment: "live"}
 	switch u.Status {
-	case store.StatusApproved, store.StatusDeclined, store.StatusInReview, store.StatusAbandoned:
+	case store.StatusApproved, store.StatusDeclined, store.StatusInReview, store.StatusAbandoned, store.StatusNotFinished,
+		store.StatusKycExpired, store.StatusResubmitted, store.StatusExpired:
 		wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
 		if err != nil {
 			return nil, fmt.Errorf("webhook event: %w", err)
@@ -630,7 +686,7 @@ func (s *Service) event(ctx context.Context, v store.Verification, u store.Verif
 			reviews = append(reviews, *review)
 		}
 		d := s.decision(after, wf, res, reviews)
-		env.Decision = &d
+		env.Decision, env.Liveness, env.Face = &d, d.Liveness, d.Face
 	}
 	payload, err := json.Marshal(env)
 	if err != nil {
@@ -640,25 +696,124 @@ func (s *Service) event(ctx context.Context, v store.Verification, u store.Verif
 		State: store.DeliveryPending, NextAttemptAt: u.At, GiveUpAt: u.At.Add(s.cfg.WebhookHorizon), CreatedAt: u.At}, nil
 }
 
-// Start marks a session In Progress when its hosted page is first opened.
+// Start marks a session In Progress when its hosted page is opened: a new session, or a
+// Resubmitted one.
 func (s *Service) Start(ctx context.Context, v store.Verification) (store.Verification, error) {
-	if v.Status != store.StatusNotStarted {
+	if v.Status != store.StatusNotStarted && v.Status != store.StatusResubmitted {
 		return v, nil
 	}
-	return s.transition(ctx, v, store.VerificationUpdate{From: []string{store.StatusNotStarted}, Status: store.StatusInProgress}, nil, nil)
+	return s.transition(ctx, v, store.VerificationUpdate{From: []string{v.Status}, Status: store.StatusInProgress}, nil, nil)
 }
 
-// Expire ends an open session: Expired if it was never opened, Abandoned if it was.
+// Expire ends a session whose time is up: Expired if it was never opened (or, Resubmitted, never
+// opened again), Abandoned if it was opened. A Declined session that kept its reference face
+// for a resubmission loses it, and keeps its status.
 func (s *Service) Expire(ctx context.Context, v store.Verification) (store.Verification, error) {
 	to := store.StatusExpired
 	switch v.Status {
-	case store.StatusNotStarted:
+	case store.StatusNotStarted, store.StatusResubmitted:
 	case store.StatusInProgress:
 		to = store.StatusAbandoned
+	case store.StatusDeclined:
+		if v.Reference == nil {
+			return v, nil
+		}
+		return s.transition(ctx, v, store.VerificationUpdate{DropReference: true}, nil, nil)
 	default:
 		return v, fmt.Errorf("expire %s: %w: it is %s", v.ID, store.ErrStatusChanged, v.Status)
 	}
 	return s.transition(ctx, v, store.VerificationUpdate{Status: to, Finished: true, DropReference: true}, nil, nil)
+}
+
+// Leave ends an In Progress session whose user left the capture on the hosted page ("Not
+// now"): Not Finished, which the guide tells the application to answer with a new prompt or a
+// backup factor.
+func (s *Service) Leave(ctx context.Context, v store.Verification) (store.Verification, error) {
+	if v.Status != store.StatusInProgress {
+		return v, fmt.Errorf("%w: it is %s", ErrFinished, v.Status)
+	}
+	out, err := s.transition(ctx, v, store.VerificationUpdate{From: []string{store.StatusInProgress}, Status: store.StatusNotFinished,
+		Finished: true, DropReference: true}, nil, nil)
+	if err != nil {
+		return v, err
+	}
+	s.log.InfoContext(ctx, "session left", "session", v.ID)
+	return out, nil
+}
+
+// KycExpire ends an open session whose reference enrolment was deleted or replaced: Kyc Expired.
+func (s *Service) KycExpire(ctx context.Context, v store.Verification) (store.Verification, error) {
+	return s.transition(ctx, v, store.VerificationUpdate{From: store.OpenStatuses, Status: store.StatusKycExpired, Finished: true, DropReference: true}, nil, nil)
+}
+
+// enrolmentGone reports whether the enrolment a session's reference was copied from (reference
+// source "enrolled") has been deleted or replaced by a re-enrolment since the session was
+// created. A portrait_image reference never expires this way.
+func (s *Service) enrolmentGone(ctx context.Context, v store.Verification) (bool, error) {
+	if v.ReferenceSource != "enrolled" || v.Reference == nil {
+		return false, nil
+	}
+	u, err := s.userFor(ctx, v.VendorData)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("enrolment of %s: %w", v.ID, err)
+	}
+	tp, err := s.st.GetTemplate(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("enrolment of %s: %w", v.ID, err)
+	}
+	cur, err := s.keys.Open(tp.Sealed)
+	if err != nil {
+		return false, fmt.Errorf("enrolment of %s: open the template of user %s: %w", v.ID, u.ID, err)
+	}
+	ref, err := s.keys.Open(v.Reference)
+	if err != nil {
+		return false, fmt.Errorf("enrolment of %s: open the reference: %w", v.ID, err)
+	}
+	if cur.ModelVersion != ref.ModelVersion || len(cur.Descriptors) != len(ref.Descriptors) {
+		return true, nil
+	}
+	for i := range cur.Descriptors {
+		if cur.Descriptors[i] != ref.Descriptors[i] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// LivenessMethod is the liveness method a session's capture must pass: the session's own (asked
+// for at creation, or escalated), else its workflow's; "" without LIVENESS.
+func LivenessMethod(v store.Verification, wf store.Workflow) string {
+	if !hasFeature(wf, FeatureLiveness) {
+		return ""
+	}
+	if v.LivenessMethod != "" && risk.Strength(v.LivenessMethod) >= risk.Strength(wf.LivenessMethod) {
+		return v.LivenessMethod
+	}
+	return wf.LivenessMethod
+}
+
+// escalate applies the step-up policy's Tor/VPN rule to a hosted session: a request from a Tor
+// exit or a VPN/hosting range raises the session's liveness method to Config.AnonymousMethod
+// when it is weaker, and the session keeps it (it never drops back, whatever address comes
+// next).
+func (s *Service) escalate(ctx context.Context, v store.Verification, wf store.Workflow, ip netip.Addr) (store.Verification, error) {
+	if !hasFeature(wf, FeatureLiveness) || !ip.IsValid() || !(s.tor.Contains(ip) || s.vpn.Contains(ip)) {
+		return v, nil
+	}
+	cur := LivenessMethod(v, wf)
+	if risk.Strength(s.cfg.AnonymousMethod) <= risk.Strength(cur) {
+		return v, nil
+	}
+	out, err := s.transition(ctx, v, store.VerificationUpdate{LivenessMethod: s.cfg.AnonymousMethod}, nil, nil)
+	if err != nil {
+		return v, err
+	}
+	s.log.InfoContext(ctx, "session liveness escalated", "session", v.ID, "from", cur, "to", s.cfg.AnonymousMethod, "reason", "Tor exit or VPN/hosting address")
+	return out, nil
 }
 
 // ExpireDue expires the open sessions whose time is up and returns how many.
@@ -710,19 +865,37 @@ func (s *Service) PurgeResults(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// SetStatus decides a session by hand (PATCH update-status, or the console): Approved or
-// Declined, with a comment, recorded as a review by author. It fires the webhook when the
-// status changes.
+// SetStatus decides a session by hand (PATCH update-status, or the console), recorded as a
+// review by author with the comment: Approved or Declined; or Resubmitted, which lets the user
+// of a Declined session take the capture again (the hosted page opens again, with its attempts
+// reset, for another SessionTTL) while the session's time and reference face last. It fires the
+// webhook when the status changes.
 func (s *Service) SetStatus(ctx context.Context, v store.Verification, newStatus, comment, author string) (store.Verification, error) {
-	if newStatus != store.StatusApproved && newStatus != store.StatusDeclined {
-		return v, fieldError("new_status", `Must be "Approved" or "Declined".`)
-	}
-	u := store.VerificationUpdate{Status: newStatus}
-	if v.FinishedAt == nil {
-		u.Finished, u.DropReference = true, true
-	}
 	now := s.now()
-	u.At = now
+	u := store.VerificationUpdate{Status: newStatus, At: now}
+	switch newStatus {
+	case store.StatusApproved, store.StatusDeclined:
+		if v.FinishedAt == nil {
+			u.Finished = true
+		}
+		// A Declined session keeps its reference until it expires, for a resubmission.
+		u.DropReference = newStatus == store.StatusApproved
+	case store.StatusResubmitted:
+		if v.Status != store.StatusDeclined {
+			return v, fmt.Errorf("%w: it is %s, only a Declined session can be", ErrNotResubmittable, v.Status)
+		}
+		wf, err := s.st.GetWorkflow(ctx, v.WorkflowID)
+		if err != nil {
+			return v, fmt.Errorf("set status: %w", err)
+		}
+		if !now.Before(v.ExpiresAt) || (hasFeature(wf, FeatureFaceMatch) && v.Reference == nil) {
+			return v, fmt.Errorf("%w: its time ran out and its reference face was deleted; create a new session", ErrNotResubmittable)
+		}
+		exp := now.Add(s.cfg.SessionTTL)
+		u.From, u.ResetAttempts, u.ExpiresAt = []string{store.StatusDeclined}, true, &exp
+	default:
+		return v, fieldError("new_status", `Must be "Approved", "Declined" or "Resubmitted".`)
+	}
 	review := &store.Review{SessionID: v.ID, Author: author, NewStatus: newStatus, Comment: comment, CreatedAt: now}
 	out, err := s.transition(ctx, v, u, nil, review)
 	if err != nil {

@@ -151,7 +151,8 @@ func mountSessions(ctx context.Context, mux *http.ServeMux, d sessionsDeps) erro
 		}
 	}
 	cfg := sessions.Config{BaseURL: issuer, SessionTTL: set.TTL, MaxPortraitBytes: int(d.Cfg.MaxImageBytes), MaxUploadBytes: d.Cfg.MaxImageBytes + 1<<20,
-		TokenKey: deriveKey(d.CookieHashKey, "sessions-token"), TrustedProxies: proxies, WebhookTimeout: set.WebhookTimeout,
+		TokenKey: deriveKey(d.CookieHashKey, "sessions-token"), TrustedProxies: proxies, AnonymousMethod: d.Cfg.StepUp.NewDeviceAnonymous,
+		WebhookTimeout: set.WebhookTimeout,
 		WebhookHorizon: set.WebhookHorizon, RetryMin: set.RetryMin, RetryMax: set.RetryMax, PollInterval: set.PollInterval,
 		ExpireInterval: set.ExpireInterval, PurgeInterval: set.PurgeInterval}
 	svc, err := sessions.New(cfg, sessions.Deps{Store: d.Store, Engine: d.Engine, Keys: d.Keys, Passive: passive, Challenger: challenger, Tor: tor, VPN: vpn, Log: d.Log.With("component", "sessions")})

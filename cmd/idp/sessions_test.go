@@ -153,13 +153,13 @@ func TestWorkflowsCommand(t *testing.T) {
 	}{
 		{"no id", []string{"create"}, "id"},
 		{"unknown feature", []string{"create", "--id", "w", "--features", "LIVENESS,DOCUMENT"}, "DOCUMENT"},
-		{"no liveness nor face match", []string{"create", "--id", "w", "--features", "IP_ANALYSIS"}, "needs LIVENESS or FACE_MATCH"},
+		{"no liveness", []string{"create", "--id", "w", "--features", "FACE_MATCH,IP_ANALYSIS"}, "must contain LIVENESS"},
 		{"unknown method", []string{"create", "--id", "w", "--liveness-method", "BLINK"}, "BLINK"},
 		{"thresholds crossed", []string{"create", "--id", "w", "--face-match-approve", "40", "--face-match-decline", "60"}, "thresholds"},
 		{"threshold above 100", []string{"create", "--id", "w", "--liveness-approve", "101"}, "thresholds"},
 		{"bad type", []string{"create", "--id", "w", "--workflow-type", "kyc"}, "workflow_type"},
 		{"file with an unknown key", []string{"create", "--file", file("workflows:\n  - id: a\n    colour: red\n")}, "colour"},
-		{"file with one bad workflow", []string{"create", "--file", file("workflows:\n  - id: good\n    features: [FACE_MATCH]\n  - id: bad\n    features: [NOPE]\n")}, "NOPE"},
+		{"file with one bad workflow", []string{"create", "--file", file("workflows:\n  - id: good\n    features: [LIVENESS, FACE_MATCH]\n  - id: bad\n    features: [NOPE]\n")}, "NOPE"},
 		{"empty file", []string{"create", "--file", file("workflows: []\n")}, "no workflows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,7 +174,7 @@ func TestWorkflowsCommand(t *testing.T) {
 	if _, err := run("create", "--id", "wf_reauth", "--features", "liveness,face_match,ip_analysis", "--liveness-method", "active_3d"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("create", "--file", file("workflows:\n  - id: wf_match\n    workflow_type: biometric_authentication\n    features: [FACE_MATCH]\n    face_match_approve: 90\n    face_match_decline: 70\n")); err != nil {
+	if _, err := run("create", "--file", file("workflows:\n  - id: wf_match\n    workflow_type: biometric_authentication\n    features: [LIVENESS, FACE_MATCH]\n    face_match_approve: 90\n    face_match_decline: 70\n")); err != nil {
 		t.Fatal(err)
 	}
 	fa, fd, la, ld := sessions.DefaultWorkflowThresholds()
@@ -183,14 +183,14 @@ func TestWorkflowsCommand(t *testing.T) {
 		w.LivenessApprove != la || w.LivenessDecline != ld || w.MaxAttempts != 3 {
 		t.Errorf("wf_reauth %+v, %v", w, err)
 	}
-	if w, _ := a.store.GetWorkflow(ctx, "wf_match"); w.FaceMatchApprove != 90 || w.FaceMatchDecline != 70 || w.LivenessMethod != "" {
+	if w, _ := a.store.GetWorkflow(ctx, "wf_match"); w.FaceMatchApprove != 90 || w.FaceMatchDecline != 70 || w.LivenessMethod != "PASSIVE" {
 		t.Errorf("wf_match %+v", w)
 	}
 	out, err := run("list")
 	if err != nil || !strings.Contains(out, "LIVENESS(ACTIVE_3D),FACE_MATCH,IP_ANALYSIS") || !strings.Contains(out, "90/70") {
 		t.Errorf("list: %v\n%s", err, out)
 	}
-	if _, err := run("create", "--id", "wf_match", "--features", "FACE_MATCH"); err == nil {
+	if _, err := run("create", "--id", "wf_match", "--features", "LIVENESS,FACE_MATCH"); err == nil {
 		t.Error("a second workflow with the same id")
 	}
 }

@@ -194,12 +194,12 @@ func (s *Store) ListWorkflows(ctx context.Context) ([]store.Workflow, error) {
 // --- verification sessions ---
 
 const verificationColumns = `number, id, app_id, workflow_id, vendor_data, callback, metadata, status, token_hash, reference,
-	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at`
+	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method`
 
 func scanVerification(r row) (store.Verification, error) {
 	var v store.Verification
 	err := r.Scan(&v.Number, &v.ID, &v.AppID, &v.WorkflowID, &v.VendorData, &v.Callback, &v.Metadata, &v.Status, &v.TokenHash,
-		&v.Reference, &v.ReferenceSource, &v.Attempts, &v.IPAddress, &v.Results, &v.CreatedAt, &v.UpdatedAt, &v.ExpiresAt, &v.FinishedAt)
+		&v.Reference, &v.ReferenceSource, &v.Attempts, &v.IPAddress, &v.Results, &v.CreatedAt, &v.UpdatedAt, &v.ExpiresAt, &v.FinishedAt, &v.LivenessMethod)
 	v.Metadata, v.Reference, v.Results = nilIfEmpty(v.Metadata), nilIfEmpty(v.Reference), nilIfEmpty(v.Results)
 	return v, err
 }
@@ -216,10 +216,10 @@ func (s *Store) CreateVerification(ctx context.Context, v store.Verification) (s
 	var out store.Verification
 	err := s.do(ctx, func(q querier) (err error) {
 		out, err = scanVerification(q.QueryRow(ctx, `INSERT INTO verification_sessions (id, app_id, workflow_id, vendor_data, callback,
-			metadata, status, token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING `+verificationColumns,
+			metadata, status, token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING `+verificationColumns,
 			v.ID, v.AppID, v.WorkflowID, v.VendorData, v.Callback, nilIfEmpty(v.Metadata), v.Status, v.TokenHash, nilIfEmpty(v.Reference),
-			v.ReferenceSource, v.Attempts, v.IPAddress, nilIfEmpty(v.Results), v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt))
+			v.ReferenceSource, v.Attempts, v.IPAddress, nilIfEmpty(v.Results), v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.LivenessMethod))
 		return classify(err)
 	})
 	if err != nil {
@@ -288,7 +288,8 @@ func (s *Store) ListDueVerifications(ctx context.Context, now time.Time, limit i
 	var out []store.Verification
 	err := s.do(ctx, func(q querier) error {
 		rows, err := q.Query(ctx, `SELECT `+verificationColumns+` FROM verification_sessions
-			WHERE status = ANY($1) AND expires_at <= $2 ORDER BY expires_at, number LIMIT $3`, store.OpenStatuses, now, limit)
+			WHERE (status = ANY($1) OR (status = $4 AND reference IS NOT NULL)) AND expires_at <= $2 ORDER BY expires_at, number LIMIT $3`,
+			store.OpenStatuses, now, limit, store.StatusDeclined)
 		out, err = collect(rows, err, scanVerification)
 		return err
 	})
@@ -325,8 +326,17 @@ func (s *Store) UpdateVerification(ctx context.Context, u store.VerificationUpda
 		if u.IPAddress != "" {
 			add("ip_address", u.IPAddress)
 		}
+		if u.ResetAttempts {
+			set = append(set, "attempts = 0")
+		}
 		if u.AddAttempt {
 			set = append(set, "attempts = attempts + 1")
+		}
+		if u.LivenessMethod != "" {
+			add("liveness_method", u.LivenessMethod)
+		}
+		if u.ExpiresAt != nil {
+			add("expires_at", *u.ExpiresAt)
 		}
 		if u.DropReference {
 			set = append(set, "reference = NULL")

@@ -153,13 +153,13 @@ func (s *Store) ListWorkflows(ctx context.Context) ([]store.Workflow, error) {
 // --- verification sessions ---
 
 const verificationColumns = `number, id, app_id, workflow_id, vendor_data, callback, metadata, status, token_hash, reference,
-	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at`
+	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method`
 
 func scanVerification(r row) (store.Verification, error) {
 	var v store.Verification
 	err := r.Scan(&v.Number, &v.ID, &v.AppID, &v.WorkflowID, &v.VendorData, &v.Callback, &v.Metadata, &v.Status, &v.TokenHash,
 		&v.Reference, &v.ReferenceSource, &v.Attempts, &v.IPAddress, &v.Results, timeCol{&v.CreatedAt}, timeCol{&v.UpdatedAt},
-		timeCol{&v.ExpiresAt}, nullTimeCol{&v.FinishedAt})
+		timeCol{&v.ExpiresAt}, nullTimeCol{&v.FinishedAt}, &v.LivenessMethod)
 	v.Metadata, v.Reference, v.Results = nilIfEmpty(v.Metadata), nilIfEmpty(v.Reference), nilIfEmpty(v.Results)
 	return v, err
 }
@@ -182,11 +182,11 @@ func blob(b []byte) any {
 // CreateVerification implements store.SessionsStorage.
 func (s *Store) CreateVerification(ctx context.Context, v store.Verification) (store.Verification, error) {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO verification_sessions (id, app_id, workflow_id, vendor_data, callback, metadata, status,
-		token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.AppID, v.WorkflowID, v.VendorData, v.Callback, blob(v.Metadata), v.Status, v.TokenHash, blob(v.Reference),
 		v.ReferenceSource, v.Attempts, v.IPAddress, blob(v.Results), micros(v.CreatedAt), micros(v.UpdatedAt), micros(v.ExpiresAt),
-		nullMicros(v.FinishedAt))
+		nullMicros(v.FinishedAt), v.LivenessMethod)
 	if err != nil {
 		return store.Verification{}, fmt.Errorf("sqlite: create verification session %q: %w", v.ID, classify(err))
 	}
@@ -219,8 +219,8 @@ func (s *Store) GetVerificationByToken(ctx context.Context, tokenHash string) (s
 // FindOpenVerification implements store.SessionsStorage.
 func (s *Store) FindOpenVerification(ctx context.Context, appID, workflowID, vendorData string) (store.Verification, error) {
 	v, err := scanVerification(s.db.QueryRowContext(ctx, `SELECT `+verificationColumns+` FROM verification_sessions
-		WHERE app_id = ? AND workflow_id = ? AND vendor_data = ? AND status IN (?, ?) ORDER BY number DESC LIMIT 1`,
-		appID, workflowID, vendorData, store.StatusNotStarted, store.StatusInProgress))
+		WHERE app_id = ? AND workflow_id = ? AND vendor_data = ? AND status IN (?, ?, ?) ORDER BY number DESC LIMIT 1`,
+		appID, workflowID, vendorData, store.StatusNotStarted, store.StatusInProgress, store.StatusResubmitted))
 	if err != nil {
 		return v, fmt.Errorf("sqlite: find open verification session: %w", noRows(err))
 	}
@@ -252,8 +252,8 @@ func (s *Store) ListDueVerifications(ctx context.Context, now time.Time, limit i
 		limit = 100
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+verificationColumns+` FROM verification_sessions
-		WHERE status IN (?, ?) AND expires_at <= ? ORDER BY expires_at, number LIMIT ?`,
-		store.StatusNotStarted, store.StatusInProgress, micros(now), limit)
+		WHERE (status IN (?, ?, ?) OR (status = ? AND reference IS NOT NULL)) AND expires_at <= ? ORDER BY expires_at, number LIMIT ?`,
+		store.StatusNotStarted, store.StatusInProgress, store.StatusResubmitted, store.StatusDeclined, micros(now), limit)
 	out, err := collectRows(rows, err, scanVerification)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due verification sessions: %w", err)
@@ -283,8 +283,17 @@ func (s *Store) UpdateVerification(ctx context.Context, u store.VerificationUpda
 		if u.IPAddress != "" {
 			set, args = append(set, "ip_address = ?"), append(args, u.IPAddress)
 		}
+		if u.ResetAttempts {
+			set = append(set, "attempts = 0")
+		}
 		if u.AddAttempt {
 			set = append(set, "attempts = attempts + 1")
+		}
+		if u.LivenessMethod != "" {
+			set, args = append(set, "liveness_method = ?"), append(args, u.LivenessMethod)
+		}
+		if u.ExpiresAt != nil {
+			set, args = append(set, "expires_at = ?"), append(args, micros(*u.ExpiresAt))
 		}
 		if u.DropReference {
 			set = append(set, "reference = NULL")

@@ -34,6 +34,7 @@ func RunSessionsConformance(t *testing.T, newStorage func(t *testing.T) store.Se
 		{"ListVerifications", testListVerifications},
 		{"UpdateVerification", testUpdateVerification},
 		{"UpdateVerificationAtomic", testUpdateVerificationAtomic},
+		{"ResubmissionAndLivenessMethod", testResubmission},
 		{"DeleteVerification", testDeleteVerification},
 		{"PurgeVerifications", testPurgeVerifications},
 		{"Deliveries", testDeliveries},
@@ -700,6 +701,63 @@ func testConcurrentClaims(t *testing.T, s store.SessionsStorage) {
 	for id, k := range seen {
 		if k != 1 {
 			t.Errorf("%s claimed %d times", id, k)
+		}
+	}
+}
+
+// testResubmission: the per-session liveness method is stored and raised; a Declined session
+// that keeps its reference is due at its expiry (to drop the reference); a Resubmitted session
+// is open (one per vendor data, found by FindOpenVerification, due at its new expiry) and its
+// attempts start again.
+func testResubmission(t *testing.T, s store.SessionsStorage) {
+	ctx := context.Background()
+	mustApp(t, s, "a")
+	mustWorkflow(t, s, "wf")
+	v := newVerification("s1", "a", "wf", "user-1")
+	v.LivenessMethod = "FLASHING"
+	if got := mustVerification(t, s, v); got.LivenessMethod != "FLASHING" {
+		t.Errorf("liveness method %q, want FLASHING", got.LivenessMethod)
+	}
+	got, err := s.UpdateVerification(ctx, store.VerificationUpdate{ID: "s1", Status: store.StatusInProgress, LivenessMethod: "ACTIVE_3D", AddAttempt: true, At: sessT0})
+	if err != nil || got.LivenessMethod != "ACTIVE_3D" || got.Attempts != 1 {
+		t.Fatalf("raise the method: %+v, %v", got, err)
+	}
+	if got, err = s.UpdateVerification(ctx, store.VerificationUpdate{ID: "s1", Status: store.StatusDeclined, Finished: true, At: sessT0}); err != nil || got.Reference == nil {
+		t.Fatalf("decline keeping the reference: %+v, %v", got, err)
+	}
+	mustVerification(t, s, newVerification("s2", "a", "wf", "user-2")) // open, due at the same time
+	due, err := s.ListDueVerifications(ctx, sessT0.Add(30*time.Minute), 10)
+	if err != nil || len(due) != 2 || due[0].ID != "s1" {
+		t.Fatalf("due: %+v, %v; want the declined session holding a reference and the open one", due, err)
+	}
+	later := sessT0.Add(time.Hour)
+	got, err = s.UpdateVerification(ctx, store.VerificationUpdate{ID: "s1", From: []string{store.StatusDeclined}, Status: store.StatusResubmitted,
+		ResetAttempts: true, ExpiresAt: &later, At: sessT0})
+	if err != nil || got.Status != store.StatusResubmitted || got.Attempts != 0 || !got.ExpiresAt.Equal(us(later)) {
+		t.Fatalf("resubmit: %+v, %v", got, err)
+	}
+	if _, err := s.CreateVerification(ctx, newVerification("s3", "a", "wf", "user-1")); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Errorf("a second session beside a Resubmitted one: %v, want ErrAlreadyExists", err)
+	}
+	if open, err := s.FindOpenVerification(ctx, "a", "wf", "user-1"); err != nil || open.ID != "s1" {
+		t.Errorf("FindOpenVerification = %s, %v; want the Resubmitted s1", open.ID, err)
+	}
+	if due, _ := s.ListDueVerifications(ctx, sessT0.Add(30*time.Minute), 10); len(due) != 1 || due[0].ID != "s2" {
+		t.Errorf("due before the new expiry: %+v, want only s2", due)
+	}
+	if due, _ := s.ListDueVerifications(ctx, later, 10); len(due) != 2 {
+		t.Errorf("due at the new expiry: %d sessions, want 2", len(due))
+	}
+	// Declined without a reference is never due.
+	if _, err := s.UpdateVerification(ctx, store.VerificationUpdate{ID: "s2", Status: store.StatusDeclined, DropReference: true, Finished: true, At: sessT0}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.ListDueVerifications(ctx, later, 10); len(due) != 1 || due[0].ID != "s1" {
+		t.Errorf("due: %+v, want only s1", due)
+	}
+	for _, st := range []string{store.StatusNotFinished, store.StatusKycExpired} {
+		if got, err := s.UpdateVerification(ctx, store.VerificationUpdate{ID: "s2", Status: st, At: sessT0}); err != nil || got.Status != st {
+			t.Errorf("status %q: %+v, %v", st, got.Status, err)
 		}
 	}
 }

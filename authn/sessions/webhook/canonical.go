@@ -9,12 +9,17 @@
 //   - X-Signature-V2 over the canonical form of the JSON body: keys sorted, no whitespace,
 //     floats with no fractional part written as integers, non-ASCII characters kept as UTF-8
 //     (Python's json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-//     after turning whole floats into ints). It survives proxies that re-encode the JSON.
-//   - X-Signature over the raw body bytes, which Visage sends in the same canonical form but
-//     with non-ASCII characters escaped as \uXXXX.
+//     after turning whole floats into ints).
+//   - X-Signature over the raw body bytes.
 //   - X-Signature-Simple over "timestamp:session_id:status:webhook_type", for receivers that
 //     cannot canonicalise JSON.
 //   - X-Timestamp, the body's Unix timestamp (seconds) as a decimal string.
+//
+// Visage sends every body in exactly that canonical form (Prepare), so the bytes on the wire
+// are the bytes X-Signature-V2 signs: a receiver that computes the HMAC of the raw body, as
+// Didit's guide tells it to, gets X-Signature-V2 for every body, ASCII or not, and X-Signature
+// carries the same value. Verifier also accepts bodies that a proxy re-encoded (it compares
+// X-Signature-V2 with the HMAC of the raw body and of its canonical form).
 package webhook
 
 import (

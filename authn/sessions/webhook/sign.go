@@ -92,8 +92,9 @@ func field(obj map[string]any, key string) string {
 }
 
 // Prepare turns a stored event (a JSON object without a timestamp) into a request body stamped
-// with now, and signs it. The body is canonical JSON with non-ASCII escaped, the form Didit
-// sends.
+// with now, and signs it. The body is the canonical JSON with non-ASCII characters kept as
+// UTF-8: exactly the bytes X-Signature-V2 signs, so HMAC(raw body) equals X-Signature-V2 (and
+// X-Signature).
 func Prepare(secret string, event []byte, now time.Time) ([]byte, Signatures, error) {
 	v, err := Decode(event)
 	if err != nil {
@@ -104,7 +105,7 @@ func Prepare(secret string, event []byte, now time.Time) ([]byte, Signatures, er
 		return nil, Signatures{}, errors.New("webhook: prepare: the event is not a JSON object")
 	}
 	obj["timestamp"] = json.Number(strconv.FormatInt(now.Unix(), 10))
-	body, err := Encode(obj, true)
+	body, err := Encode(obj, false)
 	if err != nil {
 		return nil, Signatures{}, fmt.Errorf("webhook: prepare: %w", err)
 	}

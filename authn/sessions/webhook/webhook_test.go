@@ -2,6 +2,9 @@ package webhook
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/visage-idp/visage/internal/testenv"
 )
@@ -201,7 +205,7 @@ func TestPrepareAndHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(body), `"timestamp":1790000123`) || !strings.Contains(string(body), `Zo\u00eb`) || !strings.Contains(string(body), `"score":91}`) {
+	if !strings.Contains(string(body), `"timestamp":1790000123`) || !strings.Contains(string(body), `"Zoë"`) || !strings.Contains(string(body), `"score":91}`) {
 		t.Errorf("body = %s", body)
 	}
 	if sig.Timestamp != "1790000123" {
@@ -241,5 +245,47 @@ func TestPrepareAndHandler(t *testing.T) {
 	forged.V2 = strings.Repeat("0", 64)
 	if code := post(body, forged); code != http.StatusUnauthorized {
 		t.Errorf("forged: %d, want 401", code)
+	}
+}
+
+// TestPrepareSignsTheRawBody is the receiver of Didit's guide: "X-Signature-V2 is an
+// HMAC-SHA256 of the raw body". For every body, ASCII or not, the header must be the HMAC of
+// the bytes sent, and the webhook package's own Verifier must accept it too.
+func TestPrepareSignsTheRawBody(t *testing.T) {
+	const secret = "whsec_raw"
+	now := time.Unix(1790000123, 0)
+	for _, vendor := range []string{"user-42", "José Müller 北京", "emoji 😀 and \u2028", `quote " and backslash \\ and </script>`} {
+		t.Run(vendor, func(t *testing.T) {
+			event, err := json.Marshal(map[string]any{"event_id": "e-" + vendor, "webhook_type": TypeStatusUpdated, "session_id": "s-1",
+				"status": "Approved", "vendor_data": vendor, "created_at": 1790000000, "metadata": map[string]string{"note": vendor},
+				"decision": map[string]any{"face": map[string]any{"similarity_score": 0.96}, "liveness": map[string]any{"score": 96.0}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, sig, err := Prepare(secret, event, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := hmac.New(sha256.New, []byte(secret)) // the guide's receiver, on the raw bytes
+			m.Write(body)
+			if want := hex.EncodeToString(m.Sum(nil)); sig.V2 != want || sig.Raw != want {
+				t.Errorf("X-Signature-V2 %s, X-Signature %s; HMAC of the raw body %s", sig.V2, sig.Raw, want)
+			}
+			if !utf8.Valid(body) || !strings.Contains(string(body), strings.ReplaceAll(strings.ReplaceAll(vendor, `\`, `\\`), `"`, `\"`)) {
+				t.Errorf("the body does not carry the vendor data as UTF-8: %s", body)
+			}
+			var got struct {
+				VendorData string `json:"vendor_data"`
+			}
+			if err := json.Unmarshal(body, &got); err != nil || got.VendorData != vendor {
+				t.Errorf("decoded vendor_data %q, %v", got.VendorData, err)
+			}
+			h := http.Header{}
+			sig.Set(h)
+			ver := &Verifier{Secret: secret, Now: func() time.Time { return now }}
+			if _, err := ver.Verify(h, body); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+		})
 	}
 }

@@ -1,8 +1,11 @@
-package sessions
+// Package apidoc checks HTTP responses against an OpenAPI 3 document: the Sessions API's unit
+// tests and the end-to-end tests use it to hold every response to /v3/openapi.json.
+package apidoc
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -16,16 +19,16 @@ import (
 	"github.com/google/uuid"
 )
 
-// apiDoc checks HTTP responses against the OpenAPI document: the operation (method and path
+// Doc checks HTTP responses against the OpenAPI document: the operation (method and path
 // template), the documented status code, the JSON content type and the response schema. It
 // implements the part of JSON Schema the document uses: $ref, anyOf, oneOf, type (with "null"),
 // enum, properties, required, additionalProperties, items, minimum, maximum, minLength,
 // maxLength, minProperties, and the formats uuid, date-time and uri.
-type apiDoc struct {
+type Doc struct {
 	root map[string]any
 }
 
-func parseDoc(b []byte) (*apiDoc, error) {
+func Parse(b []byte) (*Doc, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var root map[string]any
@@ -35,13 +38,13 @@ func parseDoc(b []byte) (*apiDoc, error) {
 	if v, _ := root["openapi"].(string); !strings.HasPrefix(v, "3.") {
 		return nil, fmt.Errorf("openapi: version %q, want 3.x", v)
 	}
-	return &apiDoc{root: root}, nil
+	return &Doc{root: root}, nil
 }
 
 func obj(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
 // operation finds the operation for a method and a concrete path.
-func (d *apiDoc) operation(method, path string) (map[string]any, string, error) {
+func (d *Doc) operation(method, path string) (map[string]any, string, error) {
 	for tmpl, item := range obj(d.root["paths"]) {
 		if !pathMatches(tmpl, path) {
 			continue
@@ -75,7 +78,7 @@ func pathMatches(tmpl, path string) bool {
 }
 
 // checkResponse validates one response.
-func (d *apiDoc) checkResponse(method, path string, status int, contentType string, body []byte) error {
+func (d *Doc) CheckResponse(method, path string, status int, contentType string, body []byte) error {
 	op, tmpl, err := d.operation(method, path)
 	if err != nil {
 		return err
@@ -111,11 +114,11 @@ func (d *apiDoc) checkResponse(method, path string, status int, contentType stri
 }
 
 // validateComponent validates v against a named component schema.
-func (d *apiDoc) validateComponent(name string, v any) error {
+func (d *Doc) ValidateComponent(name string, v any) error {
 	return d.validate(map[string]any{"$ref": "#/components/schemas/" + name}, v, "$")
 }
 
-func (d *apiDoc) resolve(ref string) (map[string]any, error) {
+func (d *Doc) resolve(ref string) (map[string]any, error) {
 	const prefix = "#/components/schemas/"
 	if !strings.HasPrefix(ref, prefix) {
 		return nil, fmt.Errorf("unsupported $ref %q", ref)
@@ -150,7 +153,7 @@ func typeOf(v any) string {
 
 var dateTimeRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$`)
 
-func (d *apiDoc) validate(s map[string]any, v any, at string) error {
+func (d *Doc) validate(s map[string]any, v any, at string) error {
 	if s == nil {
 		return fmt.Errorf("%s: no schema", at)
 	}
@@ -288,4 +291,35 @@ func (d *apiDoc) validate(s map[string]any, v any, at string) error {
 		}
 	}
 	return nil
+}
+
+// CheckRefs reports the first $ref of the document that does not resolve.
+func (d *Doc) CheckRefs() error {
+	var errs []error
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				if _, err := d.resolve(ref); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(d.root)
+	return errors.Join(errs...)
+}
+
+// Operation reports whether the document has an operation for the method and concrete path.
+func (d *Doc) Operation(method, path string) error {
+	_, _, err := d.operation(method, path)
+	return err
 }
