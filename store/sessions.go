@@ -103,6 +103,9 @@ type Verification struct {
 	// (a Declined session keeps it until ExpiresAt, while it can still be resubmitted).
 	Reference       []byte
 	ReferenceSource string // portrait_image | enrolled | ""
+	// PortraitHash is the hex SHA-256 of the portrait_image the session was created with (""
+	// without one): a second create for the open session may not bring another portrait.
+	PortraitHash string
 	Attempts        int    // captures made on the hosted page
 	IPAddress       string // of the browser that completed the hosted page
 	// Results is the JSON of the feature results (liveness checks, face matches, IP
@@ -230,6 +233,12 @@ type DeliveryFilter struct {
 type SessionsStorage interface {
 	// Applications and their API keys.
 	CreateApplication(ctx context.Context, a Application) error
+	// LinkUser lets the application reach the user's enrolled face (idempotent: a second link
+	// keeps the first one's time and way); UnlinkUser takes it back; UserLinked says whether it
+	// may.
+	LinkUser(ctx context.Context, appID, userID, via string, at time.Time) error
+	UnlinkUser(ctx context.Context, appID, userID string) error
+	UserLinked(ctx context.Context, appID, userID string) (bool, error)
 	GetApplication(ctx context.Context, id string) (Application, error)
 	ListApplications(ctx context.Context) ([]Application, error) // by name, then ID
 	UpdateApplication(ctx context.Context, a Application) error

@@ -133,6 +133,8 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, what string
 		writeJSON(w, http.StatusConflict, map[string]string{"detail": "The session changed meanwhile; read it again."})
 	case errors.Is(err, ErrNotResubmittable):
 		writeJSON(w, http.StatusConflict, map[string]string{"detail": "The session can no longer be resubmitted: " + strings.TrimPrefix(err.Error(), ErrNotResubmittable.Error()+": ")})
+	case errors.Is(err, ErrConflict):
+		writeJSON(w, http.StatusConflict, map[string]string{"detail": "An open session of this workflow and vendor_data exists with another portrait_image, callback or metadata. Finish or delete it first, or send the same request."})
 	case errors.Is(err, store.ErrAlreadyExists):
 		writeJSON(w, http.StatusConflict, map[string]string{"detail": "Another open session of this workflow and vendor_data exists."})
 	default:

@@ -332,7 +332,18 @@ func (e *env) wf(id string) store.Workflow {
 }
 
 // enrol enrols a user of the IdP (username, one photo), as `idp users add` does.
+// enrol enrols a user and links it to the test application (as `idp apikeys link` does).
 func (e *env) enrol(username string, photo []byte) store.User {
+	e.t.Helper()
+	u := e.enrolUnlinked(username, photo)
+	if err := e.st.LinkUser(e.ctx, e.app.ID, u.ID, "operator", time.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// enrolUnlinked enrols a user that no application may reach.
+func (e *env) enrolUnlinked(username string, photo []byte) store.User {
 	e.t.Helper()
 	tmpl, _, err := e.svc.engine.Enroll(e.ctx, [][]byte{photo}, face.EnrollOptions{})
 	if err != nil {

@@ -2,7 +2,9 @@ package sessions
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +40,15 @@ type CreateRequest struct {
 	// LivenessMethod is the liveness_method asked for ("" when absent): PASSIVE, FLASHING or
 	// ACTIVE_3D; the Service refuses one weaker than the workflow's.
 	LivenessMethod string
+}
+
+// portraitHash is the hex SHA-256 of the portrait, "" without one.
+func (r CreateRequest) portraitHash() string {
+	if r.Portrait == nil {
+		return ""
+	}
+	sum := sha256.Sum256(r.Portrait)
+	return hex.EncodeToString(sum[:])
 }
 
 // RequestError is a request the API refuses with 400: either field errors, answered as

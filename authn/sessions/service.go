@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -384,15 +385,19 @@ func (s *Service) Create(ctx context.Context, app store.Application, req CreateR
 		if open, ok, err := s.openSession(ctx, app.ID, wf.ID, req.VendorData); err != nil {
 			return v, false, err
 		} else if ok {
+			if err := conflicts(open, req); err != nil {
+				return v, false, err
+			}
 			return s.raiseMethod(ctx, open, wf, method)
 		}
 	}
 	now := s.now()
 	v = store.Verification{ID: uuid.NewString(), AppID: app.ID, WorkflowID: wf.ID, VendorData: req.VendorData, Callback: req.Callback,
-		Metadata: req.Metadata, Status: store.StatusNotStarted, LivenessMethod: method, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+		Metadata: req.Metadata, Status: store.StatusNotStarted, LivenessMethod: method, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL),
+		PortraitHash: req.portraitHash()}
 	v.TokenHash = HashKey(s.Token(v.ID))
 	if hasFeature(wf, FeatureFaceMatch) {
-		if v.Reference, v.ReferenceSource, err = s.reference(ctx, req); err != nil {
+		if v.Reference, v.ReferenceSource, err = s.reference(ctx, app, req); err != nil {
 			return store.Verification{}, false, err
 		}
 	}
@@ -402,6 +407,9 @@ func (s *Service) Create(ctx context.Context, app store.Application, req CreateR
 		if open, ok, err := s.openSession(ctx, app.ID, wf.ID, req.VendorData); err != nil {
 			return v, false, err
 		} else if ok {
+			if err := conflicts(open, req); err != nil {
+				return v, false, err
+			}
 			return s.raiseMethod(ctx, open, wf, method)
 		}
 	}
@@ -410,6 +418,24 @@ func (s *Service) Create(ctx context.Context, app store.Application, req CreateR
 	}
 	s.log.InfoContext(ctx, "session created", "session", out.ID, "app", app.ID, "workflow", wf.ID, "reference", out.ReferenceSource)
 	return out, true, nil
+}
+
+// ErrConflict: a create request asks for another portrait, callback or metadata than the open
+// session of its workflow and vendor_data holds.
+var ErrConflict = errors.New("sessions: the open session of this workflow and vendor_data was created with another portrait_image, callback or metadata")
+
+// conflicts refuses a repeated create request that brings another portrait, callback or
+// metadata than the open session holds: answering with the old session would silently drop
+// them. What the request leaves out is no conflict (it asks for the session as it is). A
+// session made before portraits were hashed is compared on callback and metadata only.
+func conflicts(open store.Verification, req CreateRequest) error {
+	switch {
+	case req.Portrait != nil && (open.PortraitHash != "" || open.ReferenceSource != "portrait_image") && req.portraitHash() != open.PortraitHash,
+		req.Callback != "" && req.Callback != open.Callback,
+		req.Metadata != nil && !bytes.Equal(req.Metadata, open.Metadata):
+		return ErrConflict
+	}
+	return nil
 }
 
 // raiseMethod answers a create request with the open session it found, after raising that
@@ -448,8 +474,9 @@ func (s *Service) openSession(ctx context.Context, appID, workflowID, vendorData
 const noStoredFace = "No stored face was found for this vendor_data. Send a portrait_image, or enrol the user first."
 
 // reference builds the sealed reference template of a new session: from the portrait, else
-// a copy of the template enrolled for the vendor_data.
-func (s *Service) reference(ctx context.Context, req CreateRequest) ([]byte, string, error) {
+// a copy of the template enrolled for the vendor_data, if that user is linked to the
+// application (an unknown and an unlinked vendor_data get the same answer).
+func (s *Service) reference(ctx context.Context, app store.Application, req CreateRequest) ([]byte, string, error) {
 	if req.Portrait != nil {
 		t, _, err := s.engine.Enroll(ctx, [][]byte{req.Portrait}, face.EnrollOptions{})
 		if err != nil {
@@ -472,6 +499,11 @@ func (s *Service) reference(ctx context.Context, req CreateRequest) ([]byte, str
 		return nil, "", fieldError("portrait_image", noStoredFace)
 	} else if err != nil {
 		return nil, "", fmt.Errorf("create session: user: %w", err)
+	}
+	if ok, err := s.st.UserLinked(ctx, app.ID, u.ID); err != nil {
+		return nil, "", fmt.Errorf("create session: link: %w", err)
+	} else if !ok {
+		return nil, "", fieldError("portrait_image", noStoredFace)
 	}
 	tp, err := s.st.GetTemplate(ctx, u.ID)
 	if errors.Is(err, store.ErrNotFound) {

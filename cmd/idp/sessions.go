@@ -212,15 +212,15 @@ func ensureConsoleClient(ctx context.Context, st store.Storage, issuer string, n
 // [--retention D] [--rotate-secret]`.
 func runAPIKeys(ctx context.Context, a *app, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("apikeys: missing subcommand (create, list, revoke, update)")
+		return errors.New("apikeys: missing subcommand (create, list, revoke, update, link, unlink)")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("apikeys "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
-		name, webhookURL, appID, id string
-		keepImages, rotate          bool
-		retention                   time.Duration
+		name, webhookURL, appID, id, username string
+		keepImages, rotate                    bool
+		retention                             time.Duration
 	)
 	switch cmd {
 	case "create":
@@ -237,9 +237,12 @@ func runAPIKeys(ctx context.Context, a *app, args []string, stdout io.Writer) er
 		fs.BoolVar(&rotate, "rotate-secret", false, "replace the webhook secret (printed once)")
 	case "revoke":
 		fs.StringVar(&id, "id", "", "key id (required)")
+	case "link", "unlink":
+		fs.StringVar(&appID, "app", "", "application id (required)")
+		fs.StringVar(&username, "username", "", "the user whose enrolled face the application may (link) or may no longer (unlink) match against (required)")
 	case "list":
 	default:
-		return fmt.Errorf("apikeys: unknown subcommand %q (want create, list, revoke, update)", cmd)
+		return fmt.Errorf("apikeys: unknown subcommand %q (want create, list, revoke, update, link, unlink)", cmd)
 	}
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("apikeys %s: %w", cmd, err)
@@ -249,6 +252,29 @@ func runAPIKeys(ctx context.Context, a *app, args []string, stdout io.Writer) er
 	st := a.store
 	now := time.Now().UTC()
 	switch cmd {
+	case "link", "unlink":
+		if appID == "" || username == "" {
+			return fmt.Errorf("apikeys %s: --app and --username are required", cmd)
+		}
+		if _, err := st.GetApplication(ctx, appID); err != nil {
+			return fmt.Errorf("apikeys %s: application %q: %w", cmd, appID, err)
+		}
+		u, err := st.GetUserByUsername(ctx, strings.ToLower(username))
+		if err != nil {
+			return fmt.Errorf("apikeys %s: user %q: %w", cmd, username, err)
+		}
+		if cmd == "link" {
+			if err := st.LinkUser(ctx, appID, u.ID, "operator", now); err != nil {
+				return fmt.Errorf("apikeys link: %w", err)
+			}
+			fmt.Fprintf(stdout, "application %s may now match against the face of %s\n", appID, u.Username)
+			return nil
+		}
+		if err := st.UnlinkUser(ctx, appID, u.ID); err != nil {
+			return fmt.Errorf("apikeys unlink: %w", err)
+		}
+		fmt.Fprintf(stdout, "application %s may no longer match against the face of %s\n", appID, u.Username)
+		return nil
 	case "create":
 		if strings.TrimSpace(name) == "" {
 			return errors.New("apikeys create: --name is required")

@@ -194,12 +194,12 @@ func (s *Store) ListWorkflows(ctx context.Context) ([]store.Workflow, error) {
 // --- verification sessions ---
 
 const verificationColumns = `number, id, app_id, workflow_id, vendor_data, callback, metadata, status, token_hash, reference,
-	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method`
+	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method, portrait_sha256`
 
 func scanVerification(r row) (store.Verification, error) {
 	var v store.Verification
 	err := r.Scan(&v.Number, &v.ID, &v.AppID, &v.WorkflowID, &v.VendorData, &v.Callback, &v.Metadata, &v.Status, &v.TokenHash,
-		&v.Reference, &v.ReferenceSource, &v.Attempts, &v.IPAddress, &v.Results, &v.CreatedAt, &v.UpdatedAt, &v.ExpiresAt, &v.FinishedAt, &v.LivenessMethod)
+		&v.Reference, &v.ReferenceSource, &v.Attempts, &v.IPAddress, &v.Results, &v.CreatedAt, &v.UpdatedAt, &v.ExpiresAt, &v.FinishedAt, &v.LivenessMethod, &v.PortraitHash)
 	v.Metadata, v.Reference, v.Results = nilIfEmpty(v.Metadata), nilIfEmpty(v.Reference), nilIfEmpty(v.Results)
 	return v, err
 }
@@ -216,10 +216,11 @@ func (s *Store) CreateVerification(ctx context.Context, v store.Verification) (s
 	var out store.Verification
 	err := s.do(ctx, func(q querier) (err error) {
 		out, err = scanVerification(q.QueryRow(ctx, `INSERT INTO verification_sessions (id, app_id, workflow_id, vendor_data, callback,
-			metadata, status, token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING `+verificationColumns,
+			metadata, status, token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method,
+			portrait_sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING `+verificationColumns,
 			v.ID, v.AppID, v.WorkflowID, v.VendorData, v.Callback, nilIfEmpty(v.Metadata), v.Status, v.TokenHash, nilIfEmpty(v.Reference),
-			v.ReferenceSource, v.Attempts, v.IPAddress, nilIfEmpty(v.Results), v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.LivenessMethod))
+			v.ReferenceSource, v.Attempts, v.IPAddress, nilIfEmpty(v.Results), v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.LivenessMethod, v.PortraitHash))
 		return classify(err)
 	})
 	if err != nil {
@@ -573,4 +574,46 @@ func (s *Store) ListDeliveryAttempts(ctx context.Context, deliveryID string) ([]
 		return nil, fmt.Errorf("postgres: list attempts of %q: %w", deliveryID, err)
 	}
 	return out, nil
+}
+
+// LinkUser implements store.SessionsStorage.
+func (s *Store) LinkUser(ctx context.Context, appID, userID, via string, at time.Time) error {
+	err := s.do(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO application_users (app_id, user_id, via, linked_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (app_id, user_id) DO NOTHING`, appID, userID, via, at)
+		return classify(err)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: link user %q to application %q: %w", userID, appID, err)
+	}
+	return nil
+}
+
+// UnlinkUser implements store.SessionsStorage.
+func (s *Store) UnlinkUser(ctx context.Context, appID, userID string) error {
+	var n int64
+	err := s.do(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, `DELETE FROM application_users WHERE app_id = $1 AND user_id = $2`, appID, userID)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: unlink user %q from application %q: %w", userID, appID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("postgres: unlink user %q from application %q: %w", userID, appID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// UserLinked implements store.SessionsStorage.
+func (s *Store) UserLinked(ctx context.Context, appID, userID string) (bool, error) {
+	var n int
+	err := s.do(ctx, func(q querier) error {
+		return q.QueryRow(ctx, `SELECT COUNT(*) FROM application_users WHERE app_id = $1 AND user_id = $2`, appID, userID).Scan(&n)
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: is user %q linked to application %q: %w", userID, appID, err)
+	}
+	return n > 0, nil
 }

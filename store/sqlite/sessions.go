@@ -153,13 +153,13 @@ func (s *Store) ListWorkflows(ctx context.Context) ([]store.Workflow, error) {
 // --- verification sessions ---
 
 const verificationColumns = `number, id, app_id, workflow_id, vendor_data, callback, metadata, status, token_hash, reference,
-	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method`
+	reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method, portrait_sha256`
 
 func scanVerification(r row) (store.Verification, error) {
 	var v store.Verification
 	err := r.Scan(&v.Number, &v.ID, &v.AppID, &v.WorkflowID, &v.VendorData, &v.Callback, &v.Metadata, &v.Status, &v.TokenHash,
 		&v.Reference, &v.ReferenceSource, &v.Attempts, &v.IPAddress, &v.Results, timeCol{&v.CreatedAt}, timeCol{&v.UpdatedAt},
-		timeCol{&v.ExpiresAt}, nullTimeCol{&v.FinishedAt}, &v.LivenessMethod)
+		timeCol{&v.ExpiresAt}, nullTimeCol{&v.FinishedAt}, &v.LivenessMethod, &v.PortraitHash)
 	v.Metadata, v.Reference, v.Results = nilIfEmpty(v.Metadata), nilIfEmpty(v.Reference), nilIfEmpty(v.Results)
 	return v, err
 }
@@ -182,11 +182,12 @@ func blob(b []byte) any {
 // CreateVerification implements store.SessionsStorage.
 func (s *Store) CreateVerification(ctx context.Context, v store.Verification) (store.Verification, error) {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO verification_sessions (id, app_id, workflow_id, vendor_data, callback, metadata, status,
-		token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		token_hash, reference, reference_source, attempts, ip_address, results, created_at, updated_at, expires_at, finished_at, liveness_method,
+		portrait_sha256)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.AppID, v.WorkflowID, v.VendorData, v.Callback, blob(v.Metadata), v.Status, v.TokenHash, blob(v.Reference),
 		v.ReferenceSource, v.Attempts, v.IPAddress, blob(v.Results), micros(v.CreatedAt), micros(v.UpdatedAt), micros(v.ExpiresAt),
-		nullMicros(v.FinishedAt), v.LivenessMethod)
+		nullMicros(v.FinishedAt), v.LivenessMethod, v.PortraitHash)
 	if err != nil {
 		return store.Verification{}, fmt.Errorf("sqlite: create verification session %q: %w", v.ID, classify(err))
 	}
@@ -553,4 +554,35 @@ func collectRows[T any](rows *sql.Rows, err error, scan func(row) (T, error)) ([
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// LinkUser implements store.SessionsStorage.
+func (s *Store) LinkUser(ctx context.Context, appID, userID, via string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO application_users (app_id, user_id, via, linked_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (app_id, user_id) DO NOTHING`, appID, userID, via, micros(at))
+	if err != nil {
+		return fmt.Errorf("sqlite: link user %q to application %q: %w", userID, appID, classify(err))
+	}
+	return nil
+}
+
+// UnlinkUser implements store.SessionsStorage.
+func (s *Store) UnlinkUser(ctx context.Context, appID, userID string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM application_users WHERE app_id = ? AND user_id = ?`, appID, userID)
+	if err != nil {
+		return fmt.Errorf("sqlite: unlink user %q from application %q: %w", userID, appID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: unlink user %q from application %q: %w", userID, appID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// UserLinked implements store.SessionsStorage.
+func (s *Store) UserLinked(ctx context.Context, appID, userID string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM application_users WHERE app_id = ? AND user_id = ?`, appID, userID).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlite: is user %q linked to application %q: %w", userID, appID, err)
+	}
+	return n > 0, nil
 }

@@ -27,6 +27,7 @@ func RunSessionsConformance(t *testing.T, newStorage func(t *testing.T) store.Se
 		run  func(t *testing.T, s store.SessionsStorage)
 	}{
 		{"Applications", testApplications},
+		{"UserLinks", testUserLinks},
 		{"APIKeys", testAPIKeys},
 		{"Workflows", testWorkflows},
 		{"Verifications", testVerifications},
@@ -759,5 +760,60 @@ func testResubmission(t *testing.T, s store.SessionsStorage) {
 		if got, err := s.UpdateVerification(ctx, store.VerificationUpdate{ID: "s2", Status: st, At: sessT0}); err != nil || got.Status != st {
 			t.Errorf("status %q: %+v, %v", st, got.Status, err)
 		}
+	}
+}
+
+// testUserLinks: an application reaches a user only once linked, idempotently; unlinking takes
+// it back; deleting the user removes the link.
+func testUserLinks(t *testing.T, s store.SessionsStorage) {
+	ctx := context.Background()
+	users, ok := s.(store.Storage)
+	if !ok {
+		t.Skip("the backend does not hold users")
+	}
+	mustApp(t, s, "shop")
+	mustApp(t, s, "bank")
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, id := range []string{"u-alice", "u-bob"} {
+		if err := users.CreateUser(ctx, store.User{ID: id, Username: id, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	linked := func(app, user string) bool {
+		t.Helper()
+		ok, err := s.UserLinked(ctx, app, user)
+		if err != nil {
+			t.Fatalf("UserLinked(%s, %s): %v", app, user, err)
+		}
+		return ok
+	}
+	if linked("shop", "u-alice") {
+		t.Fatal("linked before LinkUser")
+	}
+	for range 2 {
+		if err := s.LinkUser(ctx, "shop", "u-alice", "operator", now); err != nil {
+			t.Fatalf("LinkUser: %v", err)
+		}
+	}
+	if !linked("shop", "u-alice") || linked("bank", "u-alice") || linked("shop", "u-bob") {
+		t.Fatal("links leak across applications or users")
+	}
+	if err := s.LinkUser(ctx, "nope", "u-alice", "operator", now); err == nil {
+		t.Error("a link to an unknown application was stored")
+	}
+	if err := s.UnlinkUser(ctx, "shop", "u-alice"); err != nil || linked("shop", "u-alice") {
+		t.Errorf("UnlinkUser: %v", err)
+	}
+	if err := s.UnlinkUser(ctx, "shop", "u-alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second UnlinkUser: %v, want ErrNotFound", err)
+	}
+	if err := s.LinkUser(ctx, "bank", "u-bob", "operator", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := users.DeleteUser(ctx, "u-bob"); err != nil {
+		t.Fatal(err)
+	}
+	if linked("bank", "u-bob") {
+		t.Error("the link outlived the user")
 	}
 }
