@@ -70,6 +70,10 @@ export async function signIn(args) {
   }
   out.final_url = page.url();
   if (args.screenshot) await page.screenshot({ path: args.screenshot }).catch(() => {});
+  // A caller in JavaScript may go on in the same browser (same cookies) before it closes.
+  if (typeof args.after === "function") {
+    try { await args.after(page, context, out); } catch (e) { out.after_error = String((e && e.message) || e); }
+  }
   await context.close();
   if (browser) await browser.close();
   return out;
