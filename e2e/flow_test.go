@@ -38,7 +38,13 @@ func newRP(t *testing.T, s *server, clientID string, extra ...string) *rp {
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
 	}
-	cfg := &oauth2.Config{ClientID: clientID, ClientSecret: rpSecret, Endpoint: p.Endpoint(), RedirectURL: srv.URL + "/callback",
+	// The client is registered with client_secret_basic (the default), and the provider accepts
+	// only the registered method. x/oauth2's default AuthStyleAutoDetect retries a failed Basic
+	// request with the secret in the body, and reports that second answer (invalid_client), not
+	// the first one; an RP states its method, as here.
+	ep := p.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInHeader
+	cfg := &oauth2.Config{ClientID: clientID, ClientSecret: rpSecret, Endpoint: ep, RedirectURL: srv.URL + "/callback",
 		Scopes: []string{gooidc.ScopeOpenID, "profile", "email", gooidc.ScopeOfflineAccess}}
 	return &rp{srv: srv, provider: p, oauth: cfg, verifier: p.Verifier(&gooidc.Config{ClientID: clientID, SupportedSigningAlgs: []string{"RS256", "ES256"}})}
 }

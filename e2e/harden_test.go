@@ -9,12 +9,15 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -109,5 +112,58 @@ func TestOpenIDClientPrivateKeyJWT(t *testing.T) {
 	sub, _ := out.Claims["sub"].(string)
 	if sub == "" || !out.Refreshed.Rotated || out.Refreshed.Sub != sub || fetched.Load() == 0 {
 		t.Fatalf("openid-client saw %+v (jwks_uri fetched %d times)", out, fetched.Load())
+	}
+}
+
+var (
+	inlineScript  = regexp.MustCompile(`(?i)<script(\s[^>]*)?>`)
+	eventHandler  = regexp.MustCompile(`(?i)<[^>]+\son[a-z]+\s*=`)
+	inlineStyle   = regexp.MustCompile(`(?i)<style[\s>]|<[^>]+\sstyle\s*=`)
+	javascriptURL = regexp.MustCompile(`(?i)(href|src|action)\s*=\s*["']?\s*javascript:`)
+)
+
+// TestSecurityHeaders: every page a browser reaches (anonymous, through the demo and the
+// console sign-ins, the login page of a live request) carries the security headers, and none
+// has inline script or style that the Content-Security-Policy would have to allow.
+func TestSecurityHeaders(t *testing.T) {
+	s := startServer(t)
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 60 * time.Second}
+	pages := []string{"/", "/register", "/logged-out", "/demo", "/demo/login", "/console", "/authorize?client_id=nobody&redirect_uri=x",
+		"/.well-known/openid-configuration"}
+	for _, p := range pages {
+		resp, err := browser.Get(s.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		final := resp.Request.URL.String()
+		h := resp.Header
+		for k, want := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"} {
+			if got := h.Get(k); got != want {
+				t.Errorf("%s (%s): %s = %q, want %q", p, final, k, got, want)
+			}
+		}
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s (%s): Content-Security-Policy %q", p, final, csp)
+		}
+		if h.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: HSTS under an http issuer", p)
+		}
+		if !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+			continue
+		}
+		for _, m := range inlineScript.FindAllString(string(body), -1) {
+			if !strings.Contains(strings.ToLower(m), " src=") {
+				t.Errorf("%s (%s): inline script %q", p, final, m)
+			}
+		}
+		for name, re := range map[string]*regexp.Regexp{"event handler": eventHandler, "inline style": inlineStyle, "javascript: URL": javascriptURL} {
+			if m := re.FindString(string(body)); m != "" {
+				t.Errorf("%s (%s): %s %q", p, final, name, m)
+			}
+		}
+		t.Logf("%s -> %s %d", p, final, resp.StatusCode)
 	}
 }
