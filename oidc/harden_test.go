@@ -526,6 +526,7 @@ func TestAttackIntrospection(t *testing.T) {
 		{ID: "app", SecretHash: HashSecret(secret), AuthMethod: "client_secret_basic"},
 		{ID: "stranger", SecretHash: HashSecret(secret), AuthMethod: "client_secret_basic"},
 		{ID: "api", SecretHash: HashSecret(secret), AuthMethod: "client_secret_basic", ResourceServerFor: []string{"app"}},
+		{ID: "api-post", SecretHash: HashSecret(secret), AuthMethod: "client_secret_post", ResourceServerFor: []string{"app"}},
 	} {
 		c.RedirectURIs, c.CreatedAt = []string{"http://127.0.0.1/cb"}, time.Now()
 		if err := o.st.CreateClient(ctx, c); err != nil {
@@ -554,6 +555,16 @@ func TestAttackIntrospection(t *testing.T) {
 	}
 	if got := introspect("api"); got["active"] != true || got["sub"] != "victim" {
 		t.Errorf("the registered resource server: %v", got)
+	}
+	// A resource server that authenticates with client_secret_post (zitadel alone takes only
+	// Basic or a JWT at introspection).
+	status, _, got := o.rawToken(t, "/oauth/introspect", url.Values{"token": {tr.AccessToken}, "client_id": {"api-post"}, "client_secret": {secret}}, "", "")
+	if status != http.StatusOK || got["active"] != true || got["sub"] != "victim" {
+		t.Errorf("resource server with client_secret_post: %d %v", status, got)
+	}
+	// A public client cannot introspect at all.
+	if status, _, got := o.rawToken(t, "/oauth/introspect", url.Values{"token": {tr.AccessToken}, "client_id": {"app"}}, "", ""); status != http.StatusUnauthorized {
+		t.Errorf("introspection without client authentication: %d %v", status, got)
 	}
 }
 
