@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // The provider's answers to RFC 9700 (OAuth 2.0 Security Best Current Practice) and the OIDC
@@ -48,7 +48,7 @@ func (p *Provider) harden(next http.Handler) http.Handler {
 		}
 		switch path {
 		case pathDiscovery:
-			p.discovery(w, r, next)
+			p.discovery(w, r)
 		case pathAuthorize:
 			if !p.checkAuthorize(w, r) {
 				return
@@ -216,14 +216,21 @@ func (p *Provider) originAllowed(r *http.Request, origin, path string, preflight
 }
 
 // discovery serves zitadel's discovery document corrected to what the provider does.
-func (p *Provider) discovery(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	rec := &bufferWriter{header: http.Header{}}
-	next.ServeHTTP(rec, r)
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	raw, err := json.Marshal(op.CreateDiscoveryConfig(ctx, p.op, p.storage))
 	var d map[string]any
-	if rec.status != 0 && rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &d) != nil {
-		copyHeader(w.Header(), rec.header)
-		w.WriteHeader(max(rec.status, http.StatusOK))
-		_, _ = w.Write(rec.body.Bytes())
+	if err == nil {
+		err = json.Unmarshal(raw, &d)
+	}
+	if err != nil {
+		p.log.ErrorContext(ctx, "discovery", "err", err)
+		http.Error(w, "discovery unavailable", http.StatusInternalServerError)
 		return
 	}
 	for _, k := range []string{"device_authorization_endpoint", "check_session_iframe", "request_object_signing_alg_values_supported"} {
@@ -251,8 +258,6 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request, next http.H
 	d["request_uri_parameter_supported"] = false
 	d["claims_parameter_supported"] = false
 	d["subject_types_supported"] = []string{"public"}
-	copyHeader(w.Header(), rec.header)
-	w.Header().Del("Content-Length")
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(d)
 }
@@ -260,28 +265,3 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request, next http.H
 // supportedClaims are the claims the provider issues in ID tokens and userinfo.
 var supportedClaims = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash",
 	"name", "preferred_username", "updated_at", "email", "email_verified"}
-
-type bufferWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferWriter) Header() http.Header { return b.header }
-func (b *bufferWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
-}
-func (b *bufferWriter) WriteHeader(s int) {
-	if b.status == 0 {
-		b.status = s
-	}
-}
-
-func copyHeader(dst, src http.Header) {
-	for k, v := range src {
-		dst[k] = v
-	}
-}

@@ -89,9 +89,8 @@ func NewProvider(cfg Config, st store.Storage) (*Provider, error) {
 		AuthMethodPost:           true,
 		AuthMethodPrivateKeyJWT:  true,
 		GrantTypeRefreshToken:    true,
-		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "c_hash",
-			"name", "preferred_username", "updated_at", "email", "email_verified"},
-		SupportedScopes: []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims:          supportedClaims,
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
 	}
 	// No CORS from zitadel (it reflects any Origin with credentials on every path): harden
 	// answers CORS itself.
