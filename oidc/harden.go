@@ -32,6 +32,7 @@ const (
 	pathUserinfo   = "/userinfo"
 	pathRevoke     = "/revoke"
 	pathKeys       = "/keys"
+	pathDevice     = "/device_authorization"
 )
 
 // endpoint is the absolute URL of a provider path.
@@ -72,6 +73,9 @@ func (p *Provider) harden(next http.Handler) http.Handler {
 		case pathUserinfo:
 			noStore(w)
 			next.ServeHTTP(w, r)
+		case pathDevice:
+			http.NotFound(w, r) // the device flow is not offered
+
 		default:
 			next.ServeHTTP(w, r)
 		}

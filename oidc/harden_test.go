@@ -462,6 +462,9 @@ func TestDiscoveryListsOnlyWhatWorks(t *testing.T) {
 			t.Errorf("%v accepted: %d %s", q, resp.StatusCode, loc)
 		}
 	}
+	if status, _, _ := o.rawToken(t, "/device_authorization", url.Values{"client_id": {"cli"}, "scope": {"openid"}}, "", ""); status != http.StatusNotFound {
+		t.Errorf("device authorization endpoint answers %d, want 404", status)
+	}
 	for _, grant := range []string{"urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"} {
 		if status, _, _ := o.rawToken(t, "/oauth/token", url.Values{"grant_type": {grant}, "client_id": {"cli"}}, "", ""); status == http.StatusOK {
 			t.Errorf("grant %s accepted", grant)
