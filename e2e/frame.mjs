@@ -27,7 +27,9 @@ async function inspect(page, name) {
 }
 
 const res = await signIn({
-  start: args.start, video: args.video, until: args.issuer + "/consent", username: args.username,
+  // Stop on the consent page (decided from the page itself, so a navigation between two polls
+  // cannot make the script press Allow).
+  start: args.start, video: args.video, until: args.issuer + "/consent", consent: "stop", username: args.username,
   after: async (page) => {
     out.consent_url = page.url();
     const id = new URL(page.url()).searchParams.get("authRequestID") || "";
