@@ -3,7 +3,7 @@
 // the browser reaches a URL starting with --until (the relying party's redirect URI) or when the
 // selfie is refused. It prints one JSON object: {final_url, outcome, message, steps}.
 //
-//   node browser.mjs --start URL --video FILE.y4m --until PREFIX [--username U] [--consent allow|deny]
+//   node browser.mjs --start URL --video FILE.y4m --until PREFIX [--username U] [--consent allow|deny|stop]
 //                    [--profile DIR] [--timeout-ms N] [--screenshot FILE]
 import { chromium } from "playwright-core";
 import { pageState, clickAndLeave, clickAndSettle, waitCaptureReady } from "./pagestate.mjs";
@@ -49,6 +49,7 @@ export async function signIn(args) {
       }
       if (st.consent) {
         steps.push("consent");
+        if (args.consent === "stop") { out.outcome = "consent"; break; } // leave the user on the consent page
         await clickAndLeave(page, `button[value="${args.consent || "allow"}"]`, deadline - Date.now());
         continue;
       }
@@ -70,6 +71,10 @@ export async function signIn(args) {
   }
   out.final_url = page.url();
   if (args.screenshot) await page.screenshot({ path: args.screenshot }).catch(() => {});
+  // A caller in JavaScript may go on in the same browser (same cookies) before it closes.
+  if (typeof args.after === "function") {
+    try { await args.after(page, context, out); } catch (e) { out.after_error = String((e && e.message) || e); }
+  }
   await context.close();
   if (browser) await browser.close();
   return out;

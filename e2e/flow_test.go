@@ -38,7 +38,13 @@ func newRP(t *testing.T, s *server, clientID string, extra ...string) *rp {
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
 	}
-	cfg := &oauth2.Config{ClientID: clientID, ClientSecret: rpSecret, Endpoint: p.Endpoint(), RedirectURL: srv.URL + "/callback",
+	// The client is registered with client_secret_basic (the default), and the provider accepts
+	// only the registered method. x/oauth2's default AuthStyleAutoDetect retries a failed Basic
+	// request with the secret in the body, and reports that second answer (invalid_client), not
+	// the first one; an RP states its method, as here.
+	ep := p.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInHeader
+	cfg := &oauth2.Config{ClientID: clientID, ClientSecret: rpSecret, Endpoint: ep, RedirectURL: srv.URL + "/callback",
 		Scopes: []string{gooidc.ScopeOpenID, "profile", "email", gooidc.ScopeOfflineAccess}}
 	return &rp{srv: srv, provider: p, oauth: cfg, verifier: p.Verifier(&gooidc.Config{ClientID: clientID, SupportedSigningAlgs: []string{"RS256", "ES256"}})}
 }
@@ -302,17 +308,7 @@ func TestOpenIDClient(t *testing.T) {
 	defer srv.Close()
 	s.cli(t, "clients", "add", "--id", "node-app", "--secret", rpSecret, "--redirect-uri", srv.URL+"/cb", "--first-party", "--auth-method", "client_secret_post", "--signing-alg", "ES256")
 	s.cli(t, "users", "add", "--username", "aaron", "--portrait", lfw(t, "Aaron_Peirsol", 1), "--email", "aaron@example.com")
-	var out struct {
-		OK              bool           `json:"ok"`
-		Error           string         `json:"error"`
-		Claims          map[string]any `json:"claims"`
-		UserInfo        map[string]any `json:"userinfo"`
-		HasRefreshToken bool           `json:"has_refresh_token"`
-		Refreshed       struct {
-			Rotated bool   `json:"rotated"`
-			Sub     string `json:"sub"`
-		} `json:"refreshed"`
-	}
+	var out oidcClientResult
 	node(t, &out, "openid-client.mjs", "--issuer", s.url, "--client-id", "node-app", "--client-secret", rpSecret,
 		"--redirect", srv.URL+"/cb", "--video", y4m(t, lfw(t, "Aaron_Peirsol", 2)), "--username", "aaron", "--alg", "ES256")
 	if !out.OK {
@@ -322,6 +318,29 @@ func TestOpenIDClient(t *testing.T) {
 	if sub == "" || out.UserInfo["preferred_username"] != "aaron" || !out.HasRefreshToken || !out.Refreshed.Rotated || out.Refreshed.Sub != sub {
 		t.Fatalf("openid-client saw %+v", out)
 	}
+	// RFC 9207: the authorization response names the issuer, and openid-client checks it.
+	t.Logf("openid-client on a forged iss: %s", out.ForgedISSError)
+	if !out.ISSSupported || out.ResponseISS != s.url || !out.ForgedISSRefused || !strings.Contains(out.ForgedISSError, `"iss"`) {
+		t.Fatalf("iss in the authorization response: supported=%v iss=%q forged refused=%v (%s)", out.ISSSupported, out.ResponseISS, out.ForgedISSRefused, out.ForgedISSError)
+	}
+}
+
+// oidcClientResult is what e2e/openid-client.mjs prints.
+type oidcClientResult struct {
+	OK               bool           `json:"ok"`
+	Error            string         `json:"error"`
+	Claims           map[string]any `json:"claims"`
+	UserInfo         map[string]any `json:"userinfo"`
+	HasRefreshToken  bool           `json:"has_refresh_token"`
+	ISSSupported     bool           `json:"iss_supported"`
+	ResponseISS      string         `json:"response_iss"`
+	ForgedISSRefused bool           `json:"forged_iss_refused"`
+	ForgedISSError   string         `json:"forged_iss_error"`
+	AssertionAud     string         `json:"assertion_aud"`
+	Refreshed        struct {
+		Rotated bool   `json:"rotated"`
+		Sub     string `json:"sub"`
+	} `json:"refreshed"`
 }
 
 // TestBadRequestsNeverRedirect covers the refusals that must not send the browser anywhere,

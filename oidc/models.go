@@ -61,6 +61,9 @@ type client struct {
 	loginURL func(string) string
 	devMode  bool
 	idTTL    time.Duration
+	// preauthenticated: the provider authenticated this client for the current request
+	// (authenticateClient); zitadel then checks only the request's ticket, sent as Basic.
+	preauthenticated bool
 }
 
 func (c *client) GetID() string                    { return c.ID }
@@ -75,6 +78,9 @@ func (c *client) ApplicationType() op.ApplicationType {
 func (c *client) AuthMethod() oidc.AuthMethod {
 	if c.Public {
 		return oidc.AuthMethodNone
+	}
+	if c.preauthenticated {
+		return oidc.AuthMethodBasic
 	}
 	if c.Client.AuthMethod == "" {
 		return oidc.AuthMethodBasic

@@ -61,6 +61,11 @@ type Provider struct {
 	store   store.Storage
 	issuer  string
 	handler http.Handler
+	// basePath is the issuer's path ("" for an issuer at the root).
+	basePath string
+	jwks     *jwksCache
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 // NewProvider builds the provider over st.
@@ -84,11 +89,12 @@ func NewProvider(cfg Config, st store.Storage) (*Provider, error) {
 		AuthMethodPost:           true,
 		AuthMethodPrivateKeyJWT:  true,
 		GrantTypeRefreshToken:    true,
-		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "c_hash",
-			"name", "preferred_username", "updated_at", "email", "email_verified"},
-		SupportedScopes: []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims:          supportedClaims,
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
 	}
-	opts := []op.Option{op.WithLogger(cfg.Logger)}
+	// No CORS from zitadel (it reflects any Origin with credentials on every path): harden
+	// answers CORS itself.
+	opts := []op.Option{op.WithLogger(cfg.Logger), op.WithCORSOptions(nil)}
 	if insecure {
 		opts = append(opts, op.WithAllowInsecure())
 	}
@@ -96,8 +102,17 @@ func NewProvider(cfg Config, st store.Storage) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc: provider: %w", err)
 	}
-	prov := &Provider{op: p, storage: storage, store: st, issuer: cfg.Issuer}
-	prov.handler = withTokenClient(p)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	prov := &Provider{op: p, storage: storage, store: st, issuer: cfg.Issuer, basePath: base, now: now, log: logger,
+		jwks: newJWKSCache(now)}
+	prov.handler = prov.harden(withTokenClient(p))
 	return prov, nil
 }
 
@@ -214,7 +229,7 @@ func (p *Provider) RedirectError(w http.ResponseWriter, r *http.Request, id stri
 		http.Error(w, "unknown or expired authorization request", http.StatusBadRequest)
 		return
 	}
-	op.AuthRequestError(w, r.WithContext(op.ContextWithIssuer(r.Context(), p.issuer)), req, e, p.op)
+	op.AuthRequestError(&issWriter{ResponseWriter: w, iss: p.issuer}, r.WithContext(op.ContextWithIssuer(r.Context(), p.issuer)), req, e, p.op)
 }
 
 // ErrLoginRequired and ErrAccessDenied are the OAuth errors the login pages

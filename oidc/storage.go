@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -421,11 +422,19 @@ func (s *Storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 	if err != nil {
 		return nil, fmt.Errorf("client %q: %w", id, err)
 	}
-	return &client{Client: c, loginURL: s.loginURL, devMode: s.devMode, idTTL: s.lifetimes.IDToken}, nil
+	_, pre := preauthFrom(ctx, id)
+	return &client{Client: c, loginURL: s.loginURL, devMode: s.devMode, idTTL: s.lifetimes.IDToken, preauthenticated: pre}, nil
 }
 
-// AuthorizeClientIDSecret checks a client secret in constant time.
+// AuthorizeClientIDSecret checks a client secret in constant time. On a request whose client
+// the provider authenticated already (authenticateClient), the secret is that request's ticket.
 func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	if pa, ok := preauthFrom(ctx, id); ok {
+		if subtle.ConstantTimeCompare([]byte(pa.ticket), []byte(secret)) == 1 {
+			return nil
+		}
+		return errors.New("invalid client ticket")
+	}
 	c, err := s.store.GetClient(ctx, id)
 	if err != nil {
 		return fmt.Errorf("client %q: %w", id, err)
@@ -514,14 +523,25 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 	return s.setUserinfo(ctx, info, at.UserID, at.Scopes)
 }
 
-// SetIntrospectionFromToken answers introspection for a live access token.
-func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, _ string) error {
+// SetIntrospectionFromToken answers introspection for a live access token, only to the client
+// the token was issued to or to a client registered as a resource server for that client
+// (store.Client.ResourceServerFor); anybody else learns only active=false.
+func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, callerID string) error {
 	at, err := s.liveAccessToken(ctx, tokenID)
 	if err != nil {
 		return err
 	}
 	if at.UserID != subject {
 		return errors.New("access token subject mismatch")
+	}
+	if at.ClientID != callerID {
+		caller, err := s.store.GetClient(ctx, callerID)
+		if err != nil {
+			return fmt.Errorf("introspection caller: %w", err)
+		}
+		if !slices.Contains(caller.ResourceServerFor, at.ClientID) {
+			return fmt.Errorf("client %q may not introspect tokens of client %q", callerID, at.ClientID)
+		}
 	}
 	info := new(oidc.UserInfo)
 	if err := s.setUserinfo(ctx, info, at.UserID, at.Scopes); err != nil {

@@ -8,6 +8,9 @@
   const button = document.getElementById("capture");
   const status = document.getElementById("status");
   if (!form || !video || !button) return;
+  // The form is never submitted: the capture button posts the frame (no inline handler, the
+  // Content-Security-Policy forbids them).
+  form.addEventListener("submit", (e) => e.preventDefault());
 
   function say(text, kind) {
     status.textContent = text;

@@ -41,6 +41,9 @@
   const instruction = document.getElementById("instruction");
   const flash = document.getElementById("flash");
   if (!form || !video || !button || !status) return;
+  // The form is never submitted: the capture button posts the frames (no inline handler, the
+  // Content-Security-Policy forbids them).
+  form.addEventListener("submit", (e) => e.preventDefault());
   const method = form.dataset.method || "ACTIVE_3D";
 
   // Frames are at most this wide (the face engine works at 480 px; the passive models need a

@@ -60,6 +60,14 @@ type Client struct {
 	AccessTokenTTL         time.Duration
 	RefreshTokenTTL        time.Duration
 	CreatedAt              time.Time
+	// WebOrigins are the browser origins (scheme://host[:port]) allowed to call the token,
+	// userinfo, keys, discovery and revocation endpoints cross-origin (CORS).
+	WebOrigins []string
+	// JWKSURI is where the client publishes its private_key_jwt keys, fetched and cached by
+	// the provider; an alternative to a static JWKS.
+	JWKSURI string
+	// ResourceServerFor lists the clients whose access tokens this client may introspect.
+	ResourceServerFor []string
 }
 
 // AuthRequest is an authorization request in flight, from /authorize until the code is issued.
@@ -268,9 +276,15 @@ type Storage interface {
 	// recent success (a success resets the count).
 	CountFailures(ctx context.Context, userID string, since time.Time) (int, error)
 
+	// UseClientAssertion records the jti of a client's private_key_jwt assertion until
+	// expiresAt. A jti the client used before (and not yet collected) returns an error
+	// wrapping ErrAlreadyUsed.
+	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
+
 	// GarbageCollect deletes expired auth requests, codes, tokens and sessions, and keys whose
-	// PublishUntil has passed, as of now; and the attempts, audit events and token-less grants
-	// older than keep says. It returns how many records it removed.
+	// PublishUntil has passed, and client assertion ids past their expiry, as of now; and the
+	// attempts, audit events and token-less grants older than keep says. It returns how many
+	// records it removed.
 	GarbageCollect(ctx context.Context, now time.Time, keep Retention) (int64, error)
 
 	Close() error

@@ -214,7 +214,11 @@ func (c *Console) discover(ctx context.Context) (*gooidc.Provider, error) {
 }
 
 func (c *Console) oauth(p *gooidc.Provider) *oauth2.Config {
-	return &oauth2.Config{ClientID: ClientID, Endpoint: p.Endpoint(), RedirectURL: c.cfg.Issuer + CallbackPath,
+	// A public client: client_id in the body, no Basic header (the provider accepts only the
+	// registered method, and x/oauth2 would otherwise try Basic first).
+	ep := p.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInParams
+	return &oauth2.Config{ClientID: ClientID, Endpoint: ep, RedirectURL: c.cfg.Issuer + CallbackPath,
 		Scopes: []string{gooidc.ScopeOpenID, "profile"}}
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -40,11 +41,11 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 	fs := flag.NewFlagSet(group+" "+cmd, flag.ContinueOnError)
 	cfgPath := configFlag(fs)
 	var (
-		id, secret, authMethod, name, alg, jwksFile        string
-		public, firstParty, claimsInID                     bool
-		redirects, postLogout                              multiFlag
-		username, portrait, displayName, email, userIDFlag string
-		limit                                              int
+		id, secret, authMethod, name, alg, jwksFile, jwksURI string
+		public, firstParty, claimsInID                       bool
+		redirects, postLogout, webOrigins, resourceFor       multiFlag
+		username, portrait, displayName, email, userIDFlag   string
+		limit                                                int
 	)
 	switch group + " " + cmd {
 	case "clients add":
@@ -59,6 +60,9 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		fs.StringVar(&alg, "signing-alg", oidc.AlgRS256, "ID token signing algorithm: RS256 or ES256")
 		fs.BoolVar(&claimsInID, "claims-in-id-token", false, "put profile and email claims in the ID token too (Auth0)")
 		fs.StringVar(&jwksFile, "jwks", "", "JSON Web Key Set file with the client's public keys (private_key_jwt)")
+		fs.StringVar(&jwksURI, "jwks-uri", "", "URL where the client publishes its public keys (private_key_jwt), fetched and cached")
+		fs.Var(&webOrigins, "web-origin", "browser origin (scheme://host[:port]) allowed to call the token, userinfo, keys, discovery and revocation endpoints with CORS (repeatable)")
+		fs.Var(&resourceFor, "resource-server-for", "client id whose access tokens this client may introspect (repeatable)")
 	case "clients delete":
 		fs.StringVar(&id, "id", "", "client id")
 	case "users add":
@@ -130,8 +134,26 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 			}
 			c.JWKS = b
 		}
-		if c.AuthMethod == "private_key_jwt" && len(c.JWKS) == 0 {
-			return errors.New("clients add: private_key_jwt needs --jwks FILE")
+		if jwksURI != "" {
+			if jwksFile != "" {
+				return errors.New("clients add: give --jwks or --jwks-uri, not both")
+			}
+			if err := checkJWKSURI(jwksURI, a.cfg.Issuer); err != nil {
+				return fmt.Errorf("clients add: --jwks-uri: %w", err)
+			}
+			c.JWKSURI = jwksURI
+		}
+		if c.AuthMethod == "private_key_jwt" && len(c.JWKS) == 0 && c.JWKSURI == "" {
+			return errors.New("clients add: private_key_jwt needs --jwks FILE or --jwks-uri URL")
+		}
+		for _, o := range webOrigins {
+			if err := checkOrigin(o); err != nil {
+				return fmt.Errorf("clients add: --web-origin %q: %w", o, err)
+			}
+		}
+		c.WebOrigins, c.ResourceServerFor = webOrigins, resourceFor
+		if public && len(resourceFor) > 0 {
+			return errors.New("clients add: a --public client cannot introspect (--resource-server-for needs a confidential client)")
 		}
 		printSecret := false
 		if !public && c.AuthMethod != "private_key_jwt" {
@@ -154,9 +176,10 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(tw, "ID\tAUTH\tFIRST-PARTY\tALG\tREDIRECT URIS")
+		fmt.Fprintln(tw, "ID\tAUTH\tFIRST-PARTY\tALG\tREDIRECT URIS\tWEB ORIGINS\tRESOURCE SERVER FOR")
 		for _, c := range cs {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", c.ID, c.AuthMethod, c.FirstParty, c.IDTokenSigningAlg, strings.Join(c.RedirectURIs, " "))
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", c.ID, c.AuthMethod, c.FirstParty, c.IDTokenSigningAlg, strings.Join(c.RedirectURIs, " "),
+				strings.Join(c.WebOrigins, " "), strings.Join(c.ResourceServerFor, " "))
 		}
 	case "clients delete":
 		if err := st.DeleteClient(ctx, id); err != nil {
@@ -282,6 +305,31 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), state)
 		}
+	}
+	return nil
+}
+
+// checkOrigin accepts a browser origin: scheme://host[:port], nothing else.
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("want scheme://host[:port] with no path")
+	}
+	return nil
+}
+
+// checkJWKSURI accepts an absolute https URL (http only while the issuer itself is http, for
+// development).
+func checkJWKSURI(raw, issuer string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && strings.HasPrefix(issuer, "http://"))) {
+		return errors.New("want an absolute https URL")
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/visage-idp/visage/authn/ratelimit"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/authn/web"
+	"github.com/visage-idp/visage/internal/secheaders"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/oidc/demorp"
 	"github.com/visage-idp/visage/store"
@@ -124,7 +125,7 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: limiter.Middleware(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: secheaders.Wrap(limiter.Middleware(mux), secure), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	go housekeeping(ctx, a, 10*time.Minute)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -67,7 +67,11 @@ func (d *RP) discover(ctx context.Context) (*gooidc.Provider, error) {
 }
 
 func (d *RP) config(p *gooidc.Provider) *oauth2.Config {
-	return &oauth2.Config{ClientID: ClientID, Endpoint: p.Endpoint(), RedirectURL: d.issuer + CallbackPath,
+	// A public client: client_id in the body, no Basic header (the provider accepts only the
+	// registered method, and x/oauth2 would otherwise try Basic first).
+	ep := p.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInParams
+	return &oauth2.Config{ClientID: ClientID, Endpoint: ep, RedirectURL: d.issuer + CallbackPath,
 		Scopes: []string{gooidc.ScopeOpenID, "profile", "email"}}
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -194,6 +195,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Re
 			`DELETE FROM refresh_tokens WHERE expires_at < $1`,
 			`DELETE FROM sessions WHERE expires_at < $1`,
 			`DELETE FROM signing_keys WHERE publish_until < $1`,
+			`DELETE FROM client_assertions WHERE expires_at < $1`,
 		} {
 			tag, err := q.Exec(ctx, stmt, now)
 			if err != nil {
@@ -217,4 +219,19 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Re
 		return 0, fmt.Errorf("postgres: garbage collect: %w", err)
 	}
 	return total, nil
+}
+
+// UseClientAssertion implements store.Storage.
+func (s *Store) UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+	err := s.do(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)`,
+			clientID, jti, expiresAt)
+		return classify(err)
+	})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return fmt.Errorf("postgres: client assertion of %q: %w", clientID, store.ErrAlreadyUsed)
+	} else if err != nil {
+		return fmt.Errorf("postgres: client assertion of %q: %w", clientID, err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -175,6 +176,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Re
 			`DELETE FROM refresh_tokens WHERE expires_at < ?`,
 			`DELETE FROM sessions WHERE expires_at < ?`,
 			`DELETE FROM signing_keys WHERE publish_until < ?`,
+			`DELETE FROM client_assertions WHERE expires_at < ?`,
 		} {
 			res, err := tx.ExecContext(ctx, q, micros(now))
 			if err != nil {
@@ -206,4 +208,16 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Re
 		return 0, fmt.Errorf("sqlite: garbage collect: %w", err)
 	}
 	return total, nil
+}
+
+// UseClientAssertion implements store.Storage.
+func (s *Store) UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)`,
+		clientID, jti, micros(expiresAt))
+	if err = classify(err); errors.Is(err, store.ErrAlreadyExists) {
+		return fmt.Errorf("sqlite: client assertion of %q: %w", clientID, store.ErrAlreadyUsed)
+	} else if err != nil {
+		return fmt.Errorf("sqlite: client assertion of %q: %w", clientID, err)
+	}
+	return nil
 }

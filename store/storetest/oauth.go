@@ -50,6 +50,9 @@ func testClients(t *testing.T, s store.Storage) {
 	changed.IDTokenSigningAlg = "RS256"
 	changed.AccessTokenTTL = time.Nanosecond
 	changed.RefreshTokenTTL = 0
+	changed.WebOrigins = []string{"https://spa.example"}
+	changed.JWKSURI = ""
+	changed.ResourceServerFor = nil
 	mustOK(t, "UpdateClient", s.UpdateClient(ctx, changed))
 	got, err := s.GetClient(ctx, changed.ID)
 	mustOK(t, "GetClient after UpdateClient", err)
@@ -508,4 +511,19 @@ func keyIDs(keys []store.SigningKey) []string {
 		ids[i] = k.ID
 	}
 	return ids
+}
+
+func testClientAssertions(t *testing.T, s store.Storage) {
+	ctx := t.Context()
+	mustOK(t, "UseClientAssertion", s.UseClientAssertion(ctx, "app", "jti-1", at(time.Minute)))
+	wantErr(t, "UseClientAssertion again", s.UseClientAssertion(ctx, "app", "jti-1", at(time.Minute)), store.ErrAlreadyUsed)
+	mustOK(t, "UseClientAssertion of another client, same jti", s.UseClientAssertion(ctx, "other", "jti-1", at(time.Minute)))
+	mustOK(t, "UseClientAssertion expiring first", s.UseClientAssertion(ctx, "app", "jti-2", at(-time.Minute)))
+	n, err := s.GarbageCollect(ctx, at(0), store.Retention{})
+	mustOK(t, "GarbageCollect", err)
+	if n != 1 {
+		t.Errorf("GarbageCollect removed %d records, want 1 (the expired assertion id)", n)
+	}
+	mustOK(t, "UseClientAssertion of a collected jti", s.UseClientAssertion(ctx, "app", "jti-2", at(time.Minute)))
+	wantErr(t, "UseClientAssertion of a live jti after GarbageCollect", s.UseClientAssertion(ctx, "app", "jti-1", at(time.Minute)), store.ErrAlreadyUsed)
 }

@@ -70,6 +70,7 @@ func RunConformance(t *testing.T, newStorage func(t *testing.T) store.Storage) {
 		{"CountFailures", testCountFailures},
 		{"GarbageCollect", testGarbageCollect},
 		{"Retention", testRetention},
+		{"ClientAssertions", testClientAssertions},
 		{"NotFound", testNotFound},
 		{"AlreadyExists", testAlreadyExists},
 		{"TimePrecision", testTimePrecision},
@@ -239,6 +240,9 @@ func newClient(id string) store.Client {
 		AccessTokenTTL:         15*time.Minute + 1,
 		RefreshTokenTTL:        30 * 24 * time.Hour,
 		CreatedAt:              at(-72 * time.Hour),
+		WebOrigins:             []string{"https://" + id + ".example", "http://localhost:5173"},
+		JWKSURI:                "https://" + id + ".example/jwks.json",
+		ResourceServerFor:      []string{"spa-" + id},
 	}
 }
 
