@@ -106,8 +106,8 @@ type Verification struct {
 	// PortraitHash is the hex SHA-256 of the portrait_image the session was created with (""
 	// without one): a second create for the open session may not bring another portrait.
 	PortraitHash string
-	Attempts        int    // captures made on the hosted page
-	IPAddress       string // of the browser that completed the hosted page
+	Attempts     int    // captures made on the hosted page
+	IPAddress    string // of the browser that completed the hosted page
 	// Results is the JSON of the feature results (liveness checks, face matches, IP
 	// analyses); opaque to the store.
 	Results    []byte
