@@ -515,32 +515,47 @@ func TestWebhooksSurviveKill(t *testing.T) {
 
 	h := listenHook(t, hookAddr, secret)
 	restart(t, s)
+	// Every session's last status arrives. An earlier event that failed while a later one was
+	// waiting is superseded (never sent after it): a receiver that was down gets each session's
+	// outcome, not a backlog that could arrive out of order.
+	wantBy := map[string][]string{}
 	for _, c := range want {
-		h.wait(c.session, c.status, 60*time.Second)
+		wantBy[c.session] = append(wantBy[c.session], c.status)
 	}
-	time.Sleep(2 * time.Second) // anything sent twice would arrive by now
+	for id, st := range wantBy {
+		h.wait(id, st[len(st)-1], 60*time.Second)
+	}
+	time.Sleep(2 * time.Second) // anything sent twice, or stale, would arrive by now
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.events) != len(want) || len(h.arrivals) != len(want) {
-		t.Errorf("%d events accepted, %d distinct event ids; want %d", len(h.events), len(h.arrivals), len(want))
+	if len(h.events) != len(h.arrivals) || len(h.events) > len(want) {
+		t.Errorf("%d events accepted, %d distinct event ids; want at most %d, each once", len(h.events), len(h.arrivals), len(want))
 	}
 	for id, n := range h.arrivals {
 		if n != 1 {
 			t.Errorf("event %s arrived %d times", id, n)
 		}
 	}
-	// Per session, the statuses arrive in the order they happened.
+	// Per session, what arrives is in the order it happened and ends with the outcome.
 	bySession := map[string][]string{}
 	for _, ev := range h.events {
 		bySession[ev.SessionID] = append(bySession[ev.SessionID], ev.Status)
 	}
-	wantBy := map[string][]string{}
-	for _, c := range want {
-		wantBy[c.session] = append(wantBy[c.session], c.status)
-	}
 	for id, st := range wantBy {
-		if !slices.Equal(bySession[id], st) {
-			t.Errorf("session %s: webhooks %v, want %v", id, bySession[id], st)
+		got := bySession[id]
+		if len(got) == 0 || got[len(got)-1] != st[len(st)-1] || !inOrder(got, st) {
+			t.Errorf("session %s: webhooks %v, want an in-order part of %v ending with %s", id, got, st, st[len(st)-1])
 		}
 	}
+}
+
+// inOrder reports whether got is a subsequence of want.
+func inOrder(got, want []string) bool {
+	i := 0
+	for _, w := range want {
+		if i < len(got) && got[i] == w {
+			i++
+		}
+	}
+	return i == len(got)
 }

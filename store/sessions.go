@@ -181,6 +181,9 @@ const (
 	DeliveryPending   = "pending"
 	DeliveryDelivered = "delivered"
 	DeliveryFailed    = "failed" // the retry horizon passed, or the application has no webhook URL
+	// DeliverySuperseded: a later event of the same session was ready while this one waited
+	// for a retry after failing; the later one goes out instead of waiting behind it.
+	DeliverySuperseded = "superseded"
 )
 
 // WebhookDelivery is one webhook event in the outbox.
@@ -278,7 +281,10 @@ type SessionsStorage interface {
 	ListReviews(ctx context.Context, sessionID string) ([]Review, error)                       // oldest first
 	ListVerificationImages(ctx context.Context, sessionID string) ([]VerificationImage, error) // by N
 
-	// Webhook outbox. ClaimDeliveries leases up to limit pending deliveries due at now (and
+	// Webhook outbox. ClaimDeliveries first marks superseded every pending delivery that has
+	// failed at least once, is not leased, and has a later pending event of the same session
+	// (so a receiver failing an early event never holds back the verdict); then it leases up to
+	// limit pending deliveries due at now (and
 	// not leased, or whose lease ran out) until leaseUntil, under a new LeaseToken, skipping
 	// any that has a pending delivery of the same session with a smaller Seq. It returns them
 	// in Seq order.

@@ -61,8 +61,10 @@ type receiver struct {
 	mu   sync.Mutex
 	hits int
 	fail func(n int) int
-	got  []webhook.Event
-	dups int
+	// refuse answers 500 to every event of this status (a receiver bug on one event kind).
+	refuse string
+	got    []webhook.Event
+	dups   int
 }
 
 func newReceiver(t *testing.T, secret string, now func() time.Time) *receiver {
@@ -81,6 +83,11 @@ func newReceiver(t *testing.T, secret string, now func() time.Time) *receiver {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
+		var peek struct{ Status string }
+		if rc.refuse != "" && json.Unmarshal(body, &peek) == nil && peek.Status == rc.refuse {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
 		ev, err := rc.ver.Verify(r.Header, body)
 		switch {
 		case errors.Is(err, webhook.ErrDuplicate):

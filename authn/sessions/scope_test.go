@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/visage-idp/visage/store"
 )
 
 // TestApplicationScope: an application that knows only a username cannot match faces against
@@ -69,5 +71,36 @@ func TestCreateConflict(t *testing.T) {
 				t.Errorf("%s: session %s, want the open one %s", tc.name, got.SessionID, cr.SessionID)
 			}
 		}
+	}
+}
+
+// TestVerdictNotHeldBack: a receiver that keeps failing the "In Progress" event still gets the
+// verdict as soon as it exists, and never the stale "In Progress" after it.
+func TestVerdictNotHeldBack(t *testing.T) {
+	e := newEnv(t, nil)
+	e.workflow("wf", FeatureLiveness, FeatureFaceMatch)
+	e.rc.mu.Lock()
+	e.rc.refuse = store.StatusInProgress
+	e.rc.mu.Unlock()
+	cr := e.createSession(map[string]any{"workflow_id": "wf", "vendor_data": "u", "portrait_image": b64(lfwPhoto(t, "Aaron_Sorkin", 1))})
+	_, _, csrf := e.page(cr.URL) // In Progress
+	if _, err := e.svc.DeliverDue(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := e.capture(cr.URL, csrf, lfwPhoto(t, "Aaron_Sorkin", 2)); r.Status != store.StatusApproved {
+		t.Fatalf("capture: %+v", r)
+	}
+	e.deliverAll(20 * time.Second)
+	evs := e.rc.events()
+	if len(evs) != 1 || evs[0].Status != store.StatusApproved {
+		t.Fatalf("received %+v, want the verdict alone", evs)
+	}
+	ds, _ := e.st.ListDeliveries(e.ctx, store.DeliveryFilter{SessionID: cr.SessionID})
+	states := map[string]string{}
+	for _, d := range ds {
+		states[d.Status] = d.State
+	}
+	if states[store.StatusInProgress] != store.DeliverySuperseded || states[store.StatusApproved] != store.DeliveryDelivered {
+		t.Fatalf("deliveries: %v", states)
 	}
 }

@@ -477,6 +477,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now, leaseUntil time.Time, 
 	token := newLeaseToken()
 	var out []store.WebhookDelivery
 	err := s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `UPDATE webhook_deliveries AS d SET state = $3
+			WHERE d.state = $1 AND d.attempts > 0 AND (d.lease_until IS NULL OR d.lease_until <= $2)
+			AND EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.session_id = d.session_id AND e.state = $1 AND e.seq > d.seq)`,
+			store.DeliveryPending, now, store.DeliverySuperseded); err != nil {
+			return err
+		}
 		rows, err := q.Query(ctx, `UPDATE webhook_deliveries SET lease_until = $3, lease_token = $4
 			WHERE id IN (SELECT d.id FROM webhook_deliveries AS d
 				WHERE d.state = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)

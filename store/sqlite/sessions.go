@@ -441,6 +441,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now, leaseUntil time.Time, 
 	token := newLeaseToken()
 	var out []store.WebhookDelivery
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = ?3
+			WHERE state = ?1 AND attempts > 0 AND (lease_until IS NULL OR lease_until <= ?2)
+			AND EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.session_id = webhook_deliveries.session_id AND e.state = ?1 AND e.seq > webhook_deliveries.seq)`,
+			store.DeliveryPending, micros(now), store.DeliverySuperseded); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT d.id FROM webhook_deliveries AS d
 			WHERE d.state = ?1 AND d.next_attempt_at <= ?2 AND (d.lease_until IS NULL OR d.lease_until <= ?2)
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.session_id = d.session_id AND e.state = ?1 AND e.seq < d.seq)

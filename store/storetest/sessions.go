@@ -646,19 +646,41 @@ func testDeliveryOrder(t *testing.T, s store.SessionsStorage) {
 		store.DeliveryOutcome{State: store.DeliveryPending, NextAttemptAt: sessT0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.ClaimDeliveries(ctx, sessT0.Add(time.Minute), sessT0.Add(2*time.Minute), 10); len(c) != 0 {
-		t.Errorf("e1 overtook the pending e0: %+v", c)
+	// e0 failed and waits an hour for its retry: the verdict e1 is not held back behind it, and
+	// e0, now older than what the receiver will have, is never sent after it.
+	c, err = s.ClaimDeliveries(ctx, sessT0.Add(time.Minute), sessT0.Add(2*time.Minute), 10)
+	if err != nil || len(c) != 1 || c[0].ID != "e1" {
+		t.Fatalf("claim after e0 failed = %+v, %v; want e1 at once", c, err)
 	}
-	c, _ = s.ClaimDeliveries(ctx, sessT0.Add(time.Hour), sessT0.Add(2*time.Hour), 10)
-	if len(c) != 1 || c[0].ID != "e0" {
-		t.Fatalf("claim at +1h = %+v", c)
+	if d, err := s.GetDelivery(ctx, "e0"); err != nil || d.State != store.DeliverySuperseded {
+		t.Errorf("e0 after e1 was claimed: %+v, %v; want superseded", d, err)
 	}
-	if err := s.FinishDeliveryAttempt(ctx, c[0].LeaseToken, store.DeliveryAttempt{DeliveryID: "e0", At: sessT0.Add(time.Hour), StatusCode: 204},
+	if c, _ := s.ClaimDeliveries(ctx, sessT0.Add(90*time.Second), sessT0.Add(3*time.Minute), 10); len(c) != 0 {
+		t.Errorf("claim while e1 is leased = %+v; want nothing (e0 superseded)", c)
+	}
+
+	// Strict order while nothing failed: a second session's two fresh events go one by one.
+	mustVerification(t, s, newVerification("s2", "a", "wf", "v"))
+	for i, st := range []string{store.StatusInProgress, store.StatusApproved} {
+		d := newDelivery(fmt.Sprintf("f%d", i), "a", "s2", 10+i)
+		if _, err := s.UpdateVerification(ctx, store.VerificationUpdate{ID: "s2", Status: st, At: sessT0, Event: &d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err = s.ClaimDeliveries(ctx, sessT0, sessT0.Add(time.Minute), 10)
+	if err != nil || len(c) != 1 || c[0].ID != "f0" {
+		t.Fatalf("claim = %+v, %v; want only f0", c, err)
+	}
+	// While f0 is in flight (leased), f1 waits, and f0 is not superseded.
+	if c, _ := s.ClaimDeliveries(ctx, sessT0.Add(time.Second), sessT0.Add(time.Minute), 10); len(c) != 0 {
+		t.Errorf("f1 overtook f0 in flight: %+v", c)
+	}
+	if err := s.FinishDeliveryAttempt(ctx, c[0].LeaseToken, store.DeliveryAttempt{DeliveryID: "f0", At: sessT0, StatusCode: 204},
 		store.DeliveryOutcome{State: store.DeliveryDelivered}); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.ClaimDeliveries(ctx, sessT0.Add(time.Hour), sessT0.Add(2*time.Hour), 10); len(c) != 1 || c[0].ID != "e1" {
-		t.Errorf("after e0, claim = %+v; want e1", c)
+	if c, _ := s.ClaimDeliveries(ctx, sessT0.Add(time.Second), sessT0.Add(time.Minute), 10); len(c) != 1 || c[0].ID != "f1" {
+		t.Errorf("after f0, claim = %+v; want f1", c)
 	}
 }
 
