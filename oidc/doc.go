@@ -2,5 +2,5 @@
 // op.Storage over store.Storage, the provider set-up (discovery, JWKS, authorize, token,
 // userinfo, introspection, revocation, end_session), signing keys, and the acr/amr claims the
 // face login produces. It knows nothing about faces: the login pages (authn/web) complete an
-// authorization request through CompleteAuthRequest and this package turns it into tokens.
+// authorization request through Authenticate and Approve and this package turns it into tokens.
 package oidc

@@ -509,12 +509,19 @@ func TestAuthorizationResponseIss(t *testing.T) {
 	resp = o.authorize(t, url.Values{"client_id": {"cli"}, "redirect_uri": {"http://127.0.0.1/cb"}, "response_type": {"code"},
 		"scope": {"openid"}, "state": {"st"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}})
 	id = strings.TrimPrefix(resp.Header.Get("Location"), "/login?authRequestID=")
-	callback, err := o.p.CompleteAuthRequest(ctx, id, Authentication{UserID: "u1", SessionID: "s1", AuthTime: time.Now(), AMR: []string{"face"}, ACR: ACRSelfie})
+	if err := o.p.Authenticate(ctx, id, Authentication{UserID: "u1", SessionID: "s1", AuthTime: time.Now(), AMR: []string{"face"}, ACR: ACRSelfie}); err != nil {
+		t.Fatal(err)
+	}
+	callback, err := o.p.Approve(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec = httptest.NewRecorder()
-	o.p.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, callback, nil))
+	cbReq := httptest.NewRequest(http.MethodGet, callback, nil)
+	for _, c := range resp.Cookies() { // the browser that started the request holds its binding cookie
+		cbReq.AddCookie(c)
+	}
+	o.p.Handler().ServeHTTP(rec, cbReq)
 	check("code", rec.Result(), "code")
 }
 

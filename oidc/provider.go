@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -50,8 +51,14 @@ type Config struct {
 	LoginPath string
 	// LoggedOutPath is where end_session lands without a post_logout_redirect_uri.
 	LoggedOutPath string
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// BindingKey keys the MAC in the cookie that binds each authorization request to the browser
+	// that started it (at least 32 bytes; random per process when empty, which is enough for one
+	// node whose sign-ins may be lost on restart).
+	BindingKey []byte
+	// ErrorPage renders an HTML error page (the refusal of an unbound callback); plain text when nil.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, msg string)
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Provider is the OpenID Provider with the hooks the login pages need.
@@ -66,6 +73,11 @@ type Provider struct {
 	jwks     *jwksCache
 	now      func() time.Time
 	log      *slog.Logger
+
+	binder    binder // browser binding of auth requests (binding.go)
+	host      string // the issuer's host:port
+	loginPath string // basePath + Config.LoginPath
+	errorPage func(w http.ResponseWriter, r *http.Request, status int, title, msg string)
 }
 
 // NewProvider builds the provider over st.
@@ -110,9 +122,21 @@ func NewProvider(cfg Config, st store.Storage) (*Provider, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	key := cfg.BindingKey
+	if len(key) == 0 {
+		key = []byte(randomID(32))
+	} else if len(key) < 32 {
+		return nil, errors.New("oidc: the binding key must be at least 32 bytes")
+	}
+	if cfg.ErrorPage == nil {
+		cfg.ErrorPage = func(w http.ResponseWriter, _ *http.Request, status int, title, msg string) {
+			http.Error(w, title+": "+msg, status)
+		}
+	}
 	prov := &Provider{op: p, storage: storage, store: st, issuer: cfg.Issuer, basePath: base, now: now, log: logger,
-		jwks: newJWKSCache(now)}
-	prov.handler = prov.harden(withTokenClient(p))
+		jwks: newJWKSCache(now), host: u.Host, loginPath: base + cfg.LoginPath,
+		binder: binder{key: key, secure: !insecure, ttl: cfg.Lifetimes.AuthRequest}, errorPage: cfg.ErrorPage}
+	prov.handler = prov.harden(prov.bindBrowser(withTokenClient(p)))
 	return prov, nil
 }
 
@@ -153,8 +177,11 @@ type LoginRequest struct {
 	LoginHint  string
 	ACRValues  []string
 	CreatedAt  time.Time
-	Done       bool
-	UserID     string
+	// Authenticated: somebody signed in for it (UserID, SessionID); Done: it may issue a code.
+	Authenticated bool
+	Done          bool
+	UserID        string
+	SessionID     string
 }
 
 // HasPrompt reports whether the request carries prompt=p.
@@ -190,7 +217,7 @@ func (p *Provider) LoginRequest(ctx context.Context, id string) (LoginRequest, e
 	return LoginRequest{
 		ID: ar.ID, ClientID: ar.ClientID, ClientName: name, FirstParty: c.FirstParty, Scopes: ar.Scopes,
 		Prompt: ar.Prompt, MaxAge: ar.MaxAge, LoginHint: ar.LoginHint, ACRValues: ar.ACRValues,
-		CreatedAt: ar.CreatedAt, Done: ar.AuthRequest.Done, UserID: ar.UserID,
+		CreatedAt: ar.CreatedAt, Authenticated: ar.UserID != "", Done: ar.AuthRequest.Done, UserID: ar.UserID, SessionID: ar.SessionID,
 	}, nil
 }
 
@@ -203,15 +230,33 @@ type Authentication struct {
 	ACR       string
 }
 
-// CompleteAuthRequest marks the request authenticated and returns the URL that issues the code.
-func (p *Provider) CompleteAuthRequest(ctx context.Context, id string, a Authentication) (string, error) {
+// Authenticate records who signed in for the request. The request is not complete yet: the
+// callback issues no code until Approve (after consent, or when none is needed).
+func (p *Provider) Authenticate(ctx context.Context, id string, a Authentication) error {
 	ar, err := p.store.GetAuthRequest(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("complete auth request: %w", err)
+		return fmt.Errorf("authenticate auth request: %w", err)
 	}
-	ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.ACR, ar.Done = a.UserID, a.SessionID, a.AuthTime.UTC(), a.AMR, a.ACR, true
+	ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.ACR, ar.Done = a.UserID, a.SessionID, a.AuthTime.UTC(), a.AMR, a.ACR, false
 	if err := p.store.UpdateAuthRequest(ctx, ar); err != nil {
-		return "", fmt.Errorf("complete auth request: %w", err)
+		return fmt.Errorf("authenticate auth request: %w", err)
+	}
+	return nil
+}
+
+// Approve completes an authenticated request (consent given or not needed) and returns the URL
+// that issues the code.
+func (p *Provider) Approve(ctx context.Context, id string) (string, error) {
+	ar, err := p.store.GetAuthRequest(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("approve auth request: %w", err)
+	}
+	if ar.UserID == "" {
+		return "", errors.New("approve auth request: nobody has signed in for it")
+	}
+	ar.Done = true
+	if err := p.store.UpdateAuthRequest(ctx, ar); err != nil {
+		return "", fmt.Errorf("approve auth request: %w", err)
 	}
 	return p.CallbackURL(ctx, id), nil
 }
@@ -221,14 +266,21 @@ func (p *Provider) CallbackURL(ctx context.Context, id string) string {
 	return op.AuthCallbackURL(p.op)(op.ContextWithIssuer(ctx, p.issuer), id)
 }
 
-// RedirectError sends the OAuth error (login_required, access_denied, ...) to the relying
-// party's registered redirect URI.
+// RedirectError ends the request for good (it is deleted, so its callback never issues a code)
+// and sends the OAuth error (login_required, access_denied, ...) to the relying party's
+// registered redirect URI.
 func (p *Provider) RedirectError(w http.ResponseWriter, r *http.Request, id string, e *oidc.Error) {
 	req, err := p.storage.AuthRequestByID(r.Context(), id)
 	if err != nil {
-		http.Error(w, "unknown or expired authorization request", http.StatusBadRequest)
+		p.errorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Go back to the application and start again.")
 		return
 	}
+	if err := p.storage.DeleteAuthRequest(r.Context(), id); err != nil {
+		p.log.ErrorContext(r.Context(), "end auth request", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	}
+	p.binder.clear(w, id)
 	op.AuthRequestError(&issWriter{ResponseWriter: w, iss: p.issuer}, r.WithContext(op.ContextWithIssuer(r.Context(), p.issuer)), req, e, p.op)
 }
 

@@ -19,6 +19,10 @@ import (
 // locked account or address. It answers the error itself and returns ok=false.
 func (s *Server) pendingLogin(w http.ResponseWriter, r *http.Request, sess *sessions.Session) (oidc.LoginRequest, string, assessment, bool) {
 	id := r.FormValue("authRequestID")
+	if !s.provider.Bound(r, id) {
+		s.refuseUnbound(w, r, true)
+		return oidc.LoginRequest{}, "", assessment{}, false
+	}
 	lr, err := s.provider.LoginRequest(r.Context(), id)
 	if err != nil || str(sess, "login_req") != id {
 		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "REQUEST_EXPIRED", Message: "This sign-in has expired. Go back to the application and start again."})

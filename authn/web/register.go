@@ -18,8 +18,13 @@ import (
 
 func (s *Server) registerPage(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
+	id := r.URL.Query().Get("authRequestID")
+	if id != "" && !s.provider.Bound(r, id) {
+		s.refuseUnbound(w, r, false)
+		return
+	}
 	d := templates.SelfieData{Title: "Enrol your face", Intro: "Choose a username, then take a selfie: it becomes your password.",
-		PostURL: "/register", AuthRequestID: r.URL.Query().Get("authRequestID"), CSRF: csrfToken(sess), Register: true}
+		PostURL: "/register", AuthRequestID: id, CSRF: csrfToken(sess), Register: true}
 	s.save(w, r, sess)
 	s.render(w, r, http.StatusOK, templates.SelfiePage(d))
 }
@@ -78,6 +83,12 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess, img, ok := s.imagePost(w, r)
 	if !ok {
+		return
+	}
+	// A sign-in request named here must belong to this browser, or the new account would
+	// complete somebody else's request.
+	if id := r.FormValue("authRequestID"); id != "" && !s.provider.Bound(r, id) {
+		s.refuseUnbound(w, r, true)
 		return
 	}
 	acct := Account{Username: r.FormValue("username"), DisplayName: r.FormValue("display_name"), Email: r.FormValue("email")}

@@ -58,7 +58,9 @@ func testEngine(t *testing.T) *face.Engine {
 // with X-Forwarded-For.
 type stepEnv struct {
 	srv     *httptest.Server
+	mux     *http.ServeMux
 	web     *Server
+	keys    *face.KeyRing
 	store   *sqlite.Store
 	torPath string
 	tor     *risk.List
@@ -158,7 +160,7 @@ func newStepEnvClock(t *testing.T, tweak func(*Config), withLiveness bool, now f
 	if _, err := Enrol(ctx, st, testEngine(t), keys, Account{Username: "aaron"}, [][]byte{img}, false, time.Now); err != nil {
 		t.Fatalf("enrol: %v", err)
 	}
-	return &stepEnv{srv: srv, web: w, store: st, torPath: torPath, tor: tor}
+	return &stepEnv{srv: srv, mux: mux, web: w, keys: keys, store: st, torPath: torPath, tor: tor}
 }
 
 func lfwPhoto(t *testing.T, person string, n int) string {
@@ -224,7 +226,7 @@ func (e *stepEnv) follow(t *testing.T, b *browser, u string) (*http.Response, st
 		if resp.StatusCode/100 != 3 {
 			return resp, string(body), ""
 		}
-		if strings.HasPrefix(loc, testRedirect) {
+		if strings.HasPrefix(loc, testRedirect) || (strings.HasPrefix(loc, "http") && !strings.HasPrefix(loc, e.srv.URL)) {
 			return resp, "", loc
 		}
 		u = loc
@@ -254,53 +256,10 @@ func (e *stepEnv) signInAs(t *testing.T, b *browser, username, photo string, par
 	resp, body, cb := e.follow(t, b, "/authorize?"+q.Encode())
 	if cb == "" {
 		// The username page.
-		m := csrfRE.FindStringSubmatch(body)
-		if resp.StatusCode != http.StatusOK || m == nil {
-			t.Fatalf("login page: status %d, body %.300s", resp.StatusCode, body)
-		}
 		id := resp.Request.URL.Query().Get("authRequestID")
-		form := url.Values{"csrf_token": {m[1]}, "authRequestID": {id}, "username": {username}}
-		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/login", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r2 := e.do(t, b, req)
-		r2.Body.Close()
-		out.status = r2.StatusCode
-		loc := r2.Header.Get("Location")
-		if r2.StatusCode == http.StatusTooManyRequests {
+		if cb = e.loginAt(t, b, resp, body, id, username, photo, &out); cb == "" {
 			return out
 		}
-		if strings.HasPrefix(loc, "/login/selfie") {
-			out.selfieAsked = true
-			sp, sbody, _ := e.follow(t, b, loc)
-			mm := methodRE.FindStringSubmatch(sbody)
-			cm := csrfRE.FindStringSubmatch(sbody)
-			if sp.StatusCode != http.StatusOK || mm == nil || cm == nil {
-				t.Fatalf("selfie page: %d %.300s", sp.StatusCode, sbody)
-			}
-			out.method = mm[1]
-			img, err := os.ReadFile(photo)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			mw := multipart.NewWriter(&buf)
-			_ = mw.WriteField("csrf_token", cm[1])
-			_ = mw.WriteField("authRequestID", id)
-			fw, _ := mw.CreateFormFile("image", "selfie.jpg")
-			_, _ = fw.Write(img)
-			mw.Close()
-			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/login/selfie", &buf)
-			req.Header.Set("Content-Type", mw.FormDataContentType())
-			r3 := e.do(t, b, req)
-			out.status = r3.StatusCode
-			_ = json.NewDecoder(r3.Body).Decode(&out.verdict)
-			r3.Body.Close()
-			if out.verdict.Redirect == "" {
-				return out
-			}
-			loc = out.verdict.Redirect
-		}
-		_, _, cb = e.follow(t, b, loc)
 	}
 	if cb == "" {
 		t.Fatalf("no redirect to the relying party")
@@ -323,6 +282,65 @@ func (e *stepEnv) signInAs(t *testing.T, b *browser, username, photo string, par
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	_ = json.Unmarshal(payload, &out.claims)
 	return out
+}
+
+// loginAt answers the username page (resp, body) of auth request id and, if asked, the selfie
+// step; it returns the redirect to the relying party, or "" with out telling why there is none.
+func (e *stepEnv) loginAt(t *testing.T, b *browser, resp *http.Response, body, id, username, photo string, out *outcome) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("login page: status %d, body %.300s", resp.StatusCode, body)
+	}
+	form := url.Values{"csrf_token": {m[1]}, "authRequestID": {id}, "username": {username}}
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r2 := e.do(t, b, req)
+	r2.Body.Close()
+	out.status = r2.StatusCode
+	loc := r2.Header.Get("Location")
+	if r2.StatusCode == http.StatusTooManyRequests {
+		return ""
+	}
+	if strings.HasPrefix(loc, "/login/selfie") {
+		out.selfieAsked = true
+		sp, sbody, _ := e.follow(t, b, loc)
+		mm := methodRE.FindStringSubmatch(sbody)
+		cm := csrfRE.FindStringSubmatch(sbody)
+		if sp.StatusCode != http.StatusOK || mm == nil || cm == nil {
+			t.Fatalf("selfie page: %d %.300s", sp.StatusCode, sbody)
+		}
+		out.method = mm[1]
+		r3 := e.postSelfie(t, b, id, cm[1], photo)
+		out.status = r3.StatusCode
+		_ = json.NewDecoder(r3.Body).Decode(&out.verdict)
+		r3.Body.Close()
+		if out.verdict.Redirect == "" {
+			return ""
+		}
+		loc = out.verdict.Redirect
+	}
+	_, _, cb := e.follow(t, b, loc)
+	return cb
+}
+
+// postSelfie posts photo to /login/selfie for auth request id the way capture.js does.
+func (e *stepEnv) postSelfie(t *testing.T, b *browser, id, csrf, photo string) *http.Response {
+	t.Helper()
+	img, err := os.ReadFile(photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("csrf_token", csrf)
+	_ = mw.WriteField("authRequestID", id)
+	fw, _ := mw.CreateFormFile("image", "selfie.jpg")
+	_, _ = fw.Write(img)
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/login/selfie", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return e.do(t, b, req)
 }
 
 func amr(c map[string]any) []string {

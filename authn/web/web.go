@@ -281,7 +281,22 @@ func (s *Server) loginRequest(w http.ResponseWriter, r *http.Request) (oidc.Logi
 		s.errorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Go back to the application and start again.")
 		return oidc.LoginRequest{}, false
 	}
+	if !s.provider.Bound(r, id) {
+		s.refuseUnbound(w, r, false)
+		return oidc.LoginRequest{}, false
+	}
 	return lr, true
+}
+
+// refuseUnbound answers a request for an auth request that this browser did not start (it does
+// not hold the request's binding cookie): nothing is done for it, and the user is told why.
+func (s *Server) refuseUnbound(w http.ResponseWriter, r *http.Request, asJSON bool) {
+	s.log.WarnContext(r.Context(), "sign-in page for a request this browser did not start", "path", r.URL.Path)
+	if asJSON {
+		writeJSON(w, http.StatusForbidden, verdict{Status: "error", Code: "REQUEST_NOT_BOUND", Message: oidc.UnboundMessage})
+		return
+	}
+	s.errorPage(w, r, http.StatusForbidden, oidc.UnboundTitle, oidc.UnboundMessage)
 }
 
 // reusable reports whether an existing SSO session satisfies the request without a new selfie.
@@ -599,11 +614,11 @@ func (s *Server) newSession(ctx context.Context, userID string, d authn.Decision
 	return oidc.Authentication{UserID: userID, SessionID: ss.ID, AuthTime: now, AMR: ss.AMR, ACR: ss.ACR}, nil
 }
 
-// complete marks the auth request done and returns where the browser goes next: consent if
-// needed, else the provider's callback that issues the code.
+// complete records who signed in for the auth request and returns where the browser goes next:
+// consent if needed (the request stays incomplete until the user allows it), else the
+// provider's callback that issues the code.
 func (s *Server) complete(ctx context.Context, lr oidc.LoginRequest, a oidc.Authentication) (string, error) {
-	cb, err := s.provider.CompleteAuthRequest(ctx, lr.ID, a)
-	if err != nil {
+	if err := s.provider.Authenticate(ctx, lr.ID, a); err != nil {
 		return "", err
 	}
 	need, err := s.needsConsent(ctx, lr, a.UserID)
@@ -613,7 +628,7 @@ func (s *Server) complete(ctx context.Context, lr oidc.LoginRequest, a oidc.Auth
 	if need {
 		return "/consent?authRequestID=" + url.QueryEscape(lr.ID), nil
 	}
-	return cb, nil
+	return s.provider.Approve(ctx, lr.ID)
 }
 
 // finish completes a request on an existing session and redirects.
@@ -664,7 +679,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := s.session(r)
-	if ss, ok := s.liveSession(r.Context(), sess); !ok || !lr.Done || ss.UserID != lr.UserID {
+	if !s.signedInFor(r.Context(), sess, lr) {
 		http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
 		return
 	}
@@ -683,11 +698,12 @@ func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ss, ok := s.liveSession(r.Context(), sess); !ok || !lr.Done || ss.UserID != lr.UserID {
+	if !s.signedInFor(r.Context(), sess, lr) {
 		s.errorPage(w, r, http.StatusForbidden, "Not signed in", "Sign in before answering this request.")
 		return
 	}
 	if r.FormValue("decision") != "allow" {
+		// Deny ends the request for good: it is deleted, so its callback can never issue a code.
 		s.provider.RedirectError(w, r, lr.ID, oidc.ErrAccessDenied().WithDescription("the user denied the request"))
 		return
 	}
@@ -696,7 +712,19 @@ func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
 		return
 	}
-	http.Redirect(w, r, s.provider.CallbackURL(r.Context(), lr.ID), http.StatusFound)
+	cb, err := s.provider.Approve(r.Context(), lr.ID)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "approve auth request", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	}
+	http.Redirect(w, r, cb, http.StatusFound)
+}
+
+// signedInFor reports whether the browser's live SSO session is the one that authenticated lr.
+func (s *Server) signedInFor(ctx context.Context, sess *sessions.Session, lr oidc.LoginRequest) bool {
+	ss, ok := s.liveSession(ctx, sess)
+	return ok && lr.Authenticated && ss.UserID == lr.UserID && ss.ID == lr.SessionID
 }
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$`)

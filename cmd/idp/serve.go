@@ -62,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	copy(opKey[:], a.secrets.OPCryptoKey)
 	provider, err := oidc.NewProvider(oidc.Config{
 		Issuer: cfg.Issuer, CryptoKey: opKey, LoginPath: "/login", LoggedOutPath: "/logged-out", Logger: a.log,
+		BindingKey: deriveKey(a.secrets.CookieHashKey, "auth-request-binding"), ErrorPage: errorPage,
 		Lifetimes: oidc.Lifetimes{AuthRequest: cfg.AuthRequestTTL, Code: cfg.CodeTTL, AccessToken: cfg.AccessTokenTTL, IDToken: cfg.IDTokenTTL, RefreshToken: cfg.RefreshTokenTTL},
 	}, a.store)
 	if err != nil {
@@ -192,6 +193,14 @@ func providerPages(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// errorPage renders the HTML error page for the provider's own refusals.
+func errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = templates.ErrorPage(title, msg).Render(r.Context(), w)
 }
 
 type recorder struct {
