@@ -57,8 +57,10 @@ type Config struct {
 	BindingKey []byte
 	// ErrorPage renders an HTML error page (the refusal of an unbound callback); plain text when nil.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, msg string)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// BackchannelClient posts Back-Channel Logout tokens (nil: a client with a 5 s timeout).
+	BackchannelClient *http.Client
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // Provider is the OpenID Provider with the hooks the login pages need.
@@ -78,6 +80,9 @@ type Provider struct {
 	host      string // the issuer's host:port
 	loginPath string // basePath + Config.LoginPath
 	errorPage func(w http.ResponseWriter, r *http.Request, status int, title, msg string)
+
+	httpClient         *http.Client  // back-channel logout
+	backchannelTimeout time.Duration // per logout token
 }
 
 // NewProvider builds the provider over st.
@@ -101,8 +106,11 @@ func NewProvider(cfg Config, st store.Storage) (*Provider, error) {
 		AuthMethodPost:           true,
 		AuthMethodPrivateKeyJWT:  true,
 		GrantTypeRefreshToken:    true,
-		SupportedClaims:          supportedClaims,
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		// Back-Channel Logout 1.0, with sid in the logout token (see logout.go).
+		BackChannelLogoutSupported:        true,
+		BackChannelLogoutSessionSupported: true,
+		SupportedClaims:                   supportedClaims,
+		SupportedScopes:                   []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
 	}
 	// No CORS from zitadel (it reflects any Origin with credentials on every path): harden
 	// answers CORS itself.
@@ -133,9 +141,13 @@ func NewProvider(cfg Config, st store.Storage) (*Provider, error) {
 			http.Error(w, title+": "+msg, status)
 		}
 	}
+	if cfg.BackchannelClient == nil {
+		cfg.BackchannelClient = &http.Client{Timeout: 5 * time.Second}
+	}
 	prov := &Provider{op: p, storage: storage, store: st, issuer: cfg.Issuer, basePath: base, now: now, log: logger,
 		jwks: newJWKSCache(now), host: u.Host, loginPath: base + cfg.LoginPath,
-		binder: binder{key: key, secure: !insecure, ttl: cfg.Lifetimes.AuthRequest}, errorPage: cfg.ErrorPage}
+		binder: binder{key: key, secure: !insecure, ttl: cfg.Lifetimes.AuthRequest}, errorPage: cfg.ErrorPage,
+		httpClient: cfg.BackchannelClient, backchannelTimeout: 5 * time.Second}
 	prov.handler = prov.harden(prov.bindBrowser(withTokenClient(p)))
 	return prov, nil
 }

@@ -57,6 +57,7 @@ type Client struct {
 	FirstParty             bool   // consent is skipped
 	IDTokenSigningAlg      string // RS256 (default) or ES256
 	ClaimsInIDToken        bool   // put profile/email claims in the ID token as well as userinfo
+	BackchannelLogoutURI   string // OIDC Back-Channel Logout 1.0: where logout tokens are posted; empty for none
 	AccessTokenTTL         time.Duration
 	RefreshTokenTTL        time.Duration
 	CreatedAt              time.Time
@@ -240,6 +241,9 @@ type Storage interface {
 	// Grants and tokens.
 	CreateGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, id string) (Grant, error)
+	// ListSessionGrants returns the grants issued in a browser session (revoked ones included),
+	// oldest first.
+	ListSessionGrants(ctx context.Context, sessionID string) ([]Grant, error)
 	// RevokeGrant revokes the grant and every access and refresh token in it.
 	RevokeGrant(ctx context.Context, id string, at time.Time) error
 	CreateAccessToken(ctx context.Context, t AccessToken) error

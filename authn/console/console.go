@@ -48,6 +48,8 @@ const (
 type Store interface {
 	store.SessionsStorage
 	GetUser(ctx context.Context, id string) (store.User, error)
+	GetSession(ctx context.Context, id string) (store.Session, error)
+	RevokeSession(ctx context.Context, id string, at time.Time) error
 }
 
 // Config holds the console's settings.
@@ -68,6 +70,9 @@ type Deps struct {
 	Store    Store
 	Keys     *face.KeyRing
 	Log      *slog.Logger
+	// EndSession ends the Visage SSO session a console sign-in rests on (revocation, grants,
+	// back-channel logout); nil revokes the session record only.
+	EndSession func(ctx context.Context, sid string) error
 }
 
 // Console serves the review console.
@@ -77,6 +82,7 @@ type Console struct {
 	st     Store
 	keys   *face.KeyRing
 	log    *slog.Logger
+	end    func(ctx context.Context, sid string) error
 	cookie *securecookie.SecureCookie
 	now    func() time.Time
 
@@ -100,7 +106,11 @@ func New(cfg Config, d Deps) (*Console, error) {
 	}
 	c := securecookie.New(cfg.HashKey, cfg.BlockKey)
 	c.MaxAge(int(cfg.SessionTTL.Seconds()))
-	return &Console{cfg: cfg, svc: d.Sessions, st: d.Store, keys: d.Keys, log: d.Log, cookie: c, now: func() time.Time { return time.Now().UTC() }}, nil
+	con := &Console{cfg: cfg, svc: d.Sessions, st: d.Store, keys: d.Keys, log: d.Log, cookie: c, end: d.EndSession, now: func() time.Time { return time.Now().UTC() }}
+	if con.end == nil {
+		con.end = func(ctx context.Context, sid string) error { return d.Store.RevokeSession(ctx, sid, con.now()) }
+	}
+	return con, nil
 }
 
 // Client returns the OIDC client record the console needs (public, PKCE, first party).
@@ -121,10 +131,13 @@ func (c *Console) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+CallbackPath, c.callback)
 }
 
-// signIn is the console's own session, in its cookie.
+// signIn is the console's sign-in, in its cookie. It rests on the Visage SSO session SID (the
+// ID token's sid): when that session ends (sign-out here, logout anywhere, revocation) the
+// console sign-in ends with it, whatever the cookie says.
 type signIn struct {
 	UserID   string
 	Username string
+	SID      string
 	CSRF     string
 	Expires  time.Time
 }
@@ -167,6 +180,18 @@ func (c *Console) admin(h handler) http.HandlerFunc {
 		var who signIn
 		ck, err := r.Cookie(sessionCookie)
 		ok := err == nil && c.cookie.Decode(sessionCookie, ck.Value, &who) == nil && c.now().Before(who.Expires)
+		if ok {
+			ss, err := c.st.GetSession(r.Context(), who.SID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				ok = false
+			case err != nil:
+				c.fail(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side.", err)
+				return
+			default:
+				ok = ss.RevokedAt == nil && c.now().Before(ss.ExpiresAt) && ss.UserID == who.UserID
+			}
+		}
 		if ok {
 			u, err := c.st.GetUser(r.Context(), who.UserID)
 			switch {
@@ -287,6 +312,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	var claims struct {
 		ACR string `json:"acr"`
+		SID string `json:"sid"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		c.fail(w, r, http.StatusForbidden, "Sign-in failed", "The ID token is malformed.", err)
@@ -310,7 +336,11 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusForbidden, templates.ConsoleDeniedPage(u.Username))
 		return
 	}
-	who := signIn{UserID: u.ID, Username: u.Username, CSRF: random(), Expires: c.now().Add(c.cfg.SessionTTL)}
+	if claims.SID == "" {
+		c.fail(w, r, http.StatusForbidden, "Sign-in failed", "The ID token names no session.", errors.New("ID token without sid"))
+		return
+	}
+	who := signIn{UserID: u.ID, Username: u.Username, SID: claims.SID, CSRF: random(), Expires: c.now().Add(c.cfg.SessionTTL)}
 	if err := c.setCookie(w, sessionCookie, who, c.cfg.SessionTTL); err != nil {
 		c.fail(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side.", err)
 		return
@@ -319,7 +349,12 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, st.Next, http.StatusFound)
 }
 
+// logout ends the SSO session the console sign-in rests on, server-side, then the cookie.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, who signIn) {
+	if err := c.end(r.Context(), who.SID); err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side; you are still signed in.", err)
+		return
+	}
 	clearCookie(w, sessionCookie)
 	c.log.InfoContext(r.Context(), "console sign-out", "user", who.UserID)
 	http.Redirect(w, r, "/logged-out", http.StatusSeeOther)

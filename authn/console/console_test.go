@@ -139,7 +139,15 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) cookie(userID, username string, expires time.Time) *http.Cookie {
 	f.t.Helper()
 	rec := httptest.NewRecorder()
-	if err := f.c.setCookie(rec, sessionCookie, signIn{UserID: userID, Username: username, CSRF: "csrf-" + userID, Expires: expires}, time.Hour); err != nil {
+	sid := "sso-" + userID
+	if _, err := f.st.GetSession(context.Background(), sid); errors.Is(err, store.ErrNotFound) {
+		now := time.Now().UTC()
+		if err := f.st.CreateSession(context.Background(), store.Session{ID: sid, UserID: userID, AuthTime: now, ACR: "urn:visage:acr:selfie",
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if err := f.c.setCookie(rec, sessionCookie, signIn{UserID: userID, Username: username, SID: sid, CSRF: "csrf-" + userID, Expires: expires}, time.Hour); err != nil {
 		f.t.Fatal(err)
 	}
 	return rec.Result().Cookies()[0]
@@ -352,5 +360,43 @@ func TestSafeNext(t *testing.T) {
 		if got := safeNext(next); got != want {
 			t.Errorf("safeNext(%q) = %v, want %v", next, got, want)
 		}
+	}
+}
+
+// TestConsoleSignOutIsServerSide: after sign-out a copy of the console cookie opens nothing,
+// because the SSO session it rests on is ended; and ending that session elsewhere (a Visage
+// logout) ends the console sign-in too.
+func TestConsoleSignOutIsServerSide(t *testing.T) {
+	f := newFixture(t)
+	ck := f.cookie("u-admin", "ada", time.Now().Add(time.Hour))
+	if resp, _ := f.do(http.MethodGet, "/console", ck, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed-in console: %d", resp.StatusCode)
+	}
+	if resp, _ := f.do(http.MethodPost, "/console/logout", ck, url.Values{"csrf_token": {"csrf-u-admin"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	if resp, _ := f.do(http.MethodGet, "/console", ck, nil); resp.StatusCode == http.StatusOK {
+		t.Fatal("a copy of the console cookie still opens the console after sign-out")
+	}
+	ss, err := f.st.GetSession(context.Background(), "sso-u-admin")
+	if err != nil || ss.RevokedAt == nil {
+		t.Fatalf("the SSO session was not ended: %+v %v", ss, err)
+	}
+
+	// A Visage logout elsewhere (the session revoked) ends a console sign-in as well.
+	ck2 := f.cookie("u-user", "bob", time.Now().Add(time.Hour))
+	u, _ := f.st.GetUser(context.Background(), "u-user")
+	u.Admin = true
+	if err := f.st.UpdateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := f.do(http.MethodGet, "/console", ck2, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("second admin: %d", resp.StatusCode)
+	}
+	if err := f.st.RevokeSession(context.Background(), "sso-u-user", time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := f.do(http.MethodGet, "/console", ck2, nil); resp.StatusCode == http.StatusOK {
+		t.Fatal("the console outlives the SSO session it rests on")
 	}
 }

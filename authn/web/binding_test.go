@@ -79,9 +79,17 @@ func codeIn(resp *http.Response) string {
 	return loc.Query().Get("code")
 }
 
-// exchange redeems a code at the token endpoint as a public client and returns the ID token's
-// claims (nil when the exchange fails).
-func (e *stepEnv) exchange(t *testing.T, clientID, redirect, code string, p pkce) map[string]any {
+// tokens is a token endpoint answer with the ID token's claims decoded.
+type tokens struct {
+	IDToken      string `json:"id_token"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	claims       map[string]any
+}
+
+// redeem redeems a code at the token endpoint as a public client; ok is false when the
+// exchange fails.
+func (e *stepEnv) redeem(t *testing.T, clientID, redirect, code string, p pkce) (tokens, bool) {
 	t.Helper()
 	resp, err := http.PostForm(e.srv.URL+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
 		"redirect_uri": {redirect}, "client_id": {clientID}, "code_verifier": {p.verifier}})
@@ -89,16 +97,20 @@ func (e *stepEnv) exchange(t *testing.T, clientID, redirect, code string, p pkce
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var tok struct {
-		IDToken string `json:"id_token"`
-	}
+	var tok tokens
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.IDToken == "" {
-		return nil
+		return tokens{}, false
 	}
 	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.IDToken, ".")[1])
-	var claims map[string]any
-	_ = json.Unmarshal(payload, &claims)
-	return claims
+	_ = json.Unmarshal(payload, &tok.claims)
+	return tok, true
+}
+
+// exchange redeems a code and returns the ID token's claims (nil when the exchange fails).
+func (e *stepEnv) exchange(t *testing.T, clientID, redirect, code string, p pkce) map[string]any {
+	t.Helper()
+	tok, _ := e.redeem(t, clientID, redirect, code, p)
+	return tok.claims
 }
 
 // TestAttackStolenRequestID: the attacker starts /authorize for a public client with his own

@@ -146,6 +146,8 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /consent", s.consentPage)
 	mux.HandleFunc("POST /consent", s.consentSubmit)
 	mux.HandleFunc("GET /logged-out", s.loggedOut)
+	mux.HandleFunc("/end_session", s.endSession)
+	mux.HandleFunc("POST /end_session/confirm", s.confirmEndSession)
 	mux.HandleFunc("GET /account/devices", s.devicesPage)
 	mux.HandleFunc("POST /account/devices/forget", s.forgetDevice)
 	mux.HandleFunc("GET /account/reenrol", s.reenrolPage)

@@ -42,6 +42,7 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 	cfgPath := configFlag(fs)
 	var (
 		id, secret, authMethod, name, alg, jwksFile, jwksURI string
+		backchannelURI                                       string
 		public, firstParty, claimsInID                       bool
 		redirects, postLogout, webOrigins, resourceFor       multiFlag
 		username, portrait, displayName, email, userIDFlag   string
@@ -63,6 +64,7 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		fs.StringVar(&jwksURI, "jwks-uri", "", "URL where the client publishes its public keys (private_key_jwt), fetched and cached")
 		fs.Var(&webOrigins, "web-origin", "browser origin (scheme://host[:port]) allowed to call the token, userinfo, keys, discovery and revocation endpoints with CORS (repeatable)")
 		fs.Var(&resourceFor, "resource-server-for", "client id whose access tokens this client may introspect (repeatable)")
+		fs.StringVar(&backchannelURI, "backchannel-logout-uri", "", "URL that receives OIDC Back-Channel Logout tokens when a session ends")
 	case "clients delete":
 		fs.StringVar(&id, "id", "", "client id")
 	case "users add":
@@ -107,6 +109,13 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 			AuthMethod: authMethod, FirstParty: firstParty, IDTokenSigningAlg: alg, ClaimsInIDToken: claimsInID, CreatedAt: now}
 		if alg != oidc.AlgRS256 && alg != oidc.AlgES256 {
 			return fmt.Errorf("clients add: --signing-alg %q: want RS256 or ES256", alg)
+		}
+		if backchannelURI != "" {
+			u, err := url.Parse(backchannelURI)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+				return fmt.Errorf("clients add: --backchannel-logout-uri %q: want an absolute http(s) URL without a fragment", backchannelURI)
+			}
+			c.BackchannelLogoutURI = backchannelURI
 		}
 		if public {
 			if secret != "" {

@@ -110,7 +110,8 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	pages.Metrics().Also(limiter.WriteMetrics)
 	pages.Routes(mux)
 	if err := mountSessions(ctx, mux, sessionsDeps{Cfg: cfg, Log: a.log, Store: a.store, Engine: engine, Keys: keys, Issuer: cfg.Issuer,
-		CookieHashKey: a.secrets.CookieHashKey, CookieBlockKey: a.secrets.CookieBlockKey, Passive: passive, Challenger: challenger}); err != nil {
+		CookieHashKey: a.secrets.CookieHashKey, CookieBlockKey: a.secrets.CookieBlockKey, Passive: passive, Challenger: challenger,
+		EndSession: provider.EndSession}); err != nil {
 		return err
 	}
 	if cfg.Demo {
@@ -165,13 +166,11 @@ func ensureDemoClient(ctx context.Context, st store.Storage, issuer string, now 
 }
 
 // providerPages renders the provider's plain-text refusals of /authorize (unknown client, bad
-// redirect_uri: cases that must never redirect) as an HTML error page, and clears the browser
-// cookie on end_session.
+// redirect_uri: cases that must never redirect) as an HTML error page. (end_session is served
+// by the login pages, which own the browser's cookie.)
 func providerPages(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/end_session":
-			http.SetCookie(w, &http.Cookie{Name: "visage", Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
 		case "/authorize":
 			rec := &recorder{header: http.Header{}}
 			next.ServeHTTP(rec, r)

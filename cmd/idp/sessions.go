@@ -44,6 +44,8 @@ type sessionsDeps struct {
 	// login; otherwise mountSessions makes its own (closed when ctx ends).
 	Passive    *liveness.Passive
 	Challenger *liveness.Challenger
+	// EndSession ends an SSO session (the console's sign-out).
+	EndSession func(ctx context.Context, sid string) error
 }
 
 // sessionsSettings are the Sessions API settings, read from VISAGE_SESSIONS_* variables.
@@ -168,7 +170,7 @@ func mountSessions(ctx context.Context, mux *http.ServeMux, d sessionsDeps) erro
 		}
 		con, err := console.New(console.Config{Issuer: issuer, HashKey: deriveKey(d.CookieHashKey, "console-hash"),
 			BlockKey: deriveKey(d.CookieBlockKey, "console-block"), Secure: strings.HasPrefix(issuer, "https://"), SessionTTL: set.ConsoleTTL},
-			console.Deps{Sessions: svc, Store: d.Store, Keys: d.Keys, Log: d.Log.With("component", "console")})
+			console.Deps{Sessions: svc, Store: d.Store, Keys: d.Keys, Log: d.Log.With("component", "console"), EndSession: d.EndSession})
 		if err != nil {
 			closePassive()
 			return err

@@ -183,6 +183,26 @@ func (s *Store) GetGrant(ctx context.Context, id string) (store.Grant, error) {
 	return g, nil
 }
 
+// ListSessionGrants implements store.Storage.
+func (s *Store) ListSessionGrants(ctx context.Context, sessionID string) ([]store.Grant, error) {
+	var out []store.Grant
+	err := s.do(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE session_id = $1 ORDER BY created_at, id`, sessionID)
+		out, err = collect(rows, err, func(r row) (store.Grant, error) {
+			var g store.Grant
+			err := r.Scan(&g.ID, &g.ClientID, &g.UserID, &g.SessionID, &g.Scopes, &g.Audience, &g.AuthTime, &g.AMR, &g.ACR,
+				&g.CreatedAt, &g.RevokedAt)
+			unlist(&g.Scopes, &g.Audience, &g.AMR)
+			return g, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list session grants: %w", err)
+	}
+	return out, nil
+}
+
 // RevokeGrant implements store.Storage. The grant's row is updated (and so locked) first:
 // token inserts that lock it FOR SHARE either finish before, and are revoked below, or wait and
 // then see the revocation. Already revoked records keep their revocation time.

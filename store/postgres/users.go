@@ -179,14 +179,14 @@ func (s *Store) DeleteTemplate(ctx context.Context, userID string) error {
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, public, auth_method, jwks,
 	first_party, id_token_signing_alg, claims_in_id_token, access_token_ttl, refresh_token_ttl, created_at,
-	web_origins, jwks_uri, resource_server_for`
+	web_origins, jwks_uri, resource_server_for, backchannel_logout_uri`
 
 func scanClient(r row) (store.Client, error) {
 	var c store.Client
 	var accessTTL, refreshTTL int64
 	err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.Public,
 		&c.AuthMethod, &c.JWKS, &c.FirstParty, &c.IDTokenSigningAlg, &c.ClaimsInIDToken, &accessTTL, &refreshTTL,
-		&c.CreatedAt, &c.WebOrigins, &c.JWKSURI, &c.ResourceServerFor)
+		&c.CreatedAt, &c.WebOrigins, &c.JWKSURI, &c.ResourceServerFor, &c.BackchannelLogoutURI)
 	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
 	unlist(&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.WebOrigins, &c.ResourceServerFor)
 	return c, err
@@ -196,10 +196,10 @@ func scanClient(r row) (store.Client, error) {
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	err := s.do(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.Public, c.AuthMethod,
 			c.JWKS, c.FirstParty, c.IDTokenSigningAlg, c.ClaimsInIDToken, int64(c.AccessTokenTTL),
-			int64(c.RefreshTokenTTL), c.CreatedAt, list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor))
+			int64(c.RefreshTokenTTL), c.CreatedAt, list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor), c.BackchannelLogoutURI)
 		return classify(err)
 	})
 	if err != nil {
@@ -241,10 +241,10 @@ func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
 		return affected(q.Exec(ctx, `UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4,
 			post_logout_redirect_uris = $5, public = $6, auth_method = $7, jwks = $8, first_party = $9,
 			id_token_signing_alg = $10, claims_in_id_token = $11, access_token_ttl = $12, refresh_token_ttl = $13,
-			created_at = $14, web_origins = $15, jwks_uri = $16, resource_server_for = $17 WHERE id = $1`,
+			created_at = $14, web_origins = $15, jwks_uri = $16, resource_server_for = $17, backchannel_logout_uri = $18 WHERE id = $1`,
 			c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.Public, c.AuthMethod,
 			c.JWKS, c.FirstParty, c.IDTokenSigningAlg, c.ClaimsInIDToken, int64(c.AccessTokenTTL),
-			int64(c.RefreshTokenTTL), c.CreatedAt, list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor)))
+			int64(c.RefreshTokenTTL), c.CreatedAt, list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor), c.BackchannelLogoutURI))
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: update client %q: %w", c.ID, err)

@@ -151,6 +151,28 @@ func (s *Store) GetGrant(ctx context.Context, id string) (store.Grant, error) {
 	return g, nil
 }
 
+// ListSessionGrants implements store.Storage.
+func (s *Store) ListSessionGrants(ctx context.Context, sessionID string) ([]store.Grant, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE session_id = ? ORDER BY created_at, id`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list session grants: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Grant
+	for rows.Next() {
+		var g store.Grant
+		if err := rows.Scan(&g.ID, &g.ClientID, &g.UserID, &g.SessionID, listCol{&g.Scopes}, listCol{&g.Audience},
+			timeCol{&g.AuthTime}, listCol{&g.AMR}, &g.ACR, timeCol{&g.CreatedAt}, nullTimeCol{&g.RevokedAt}); err != nil {
+			return nil, fmt.Errorf("sqlite: list session grants: %w", err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list session grants: %w", err)
+	}
+	return out, nil
+}
+
 // RevokeGrant implements store.Storage. Already revoked records keep their revocation time.
 func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

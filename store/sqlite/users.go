@@ -166,24 +166,24 @@ func (s *Store) DeleteTemplate(ctx context.Context, userID string) error {
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, public, auth_method, jwks,
 	first_party, id_token_signing_alg, claims_in_id_token, access_token_ttl, refresh_token_ttl, created_at,
-	web_origins, jwks_uri, resource_server_for`
+	web_origins, jwks_uri, resource_server_for, backchannel_logout_uri`
 
 func scanClient(r row) (store.Client, error) {
 	var c store.Client
 	err := r.Scan(&c.ID, &c.SecretHash, &c.Name, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.Public, &c.AuthMethod, &c.JWKS, &c.FirstParty, &c.IDTokenSigningAlg, &c.ClaimsInIDToken,
 		durationCol{&c.AccessTokenTTL}, durationCol{&c.RefreshTokenTTL}, timeCol{&c.CreatedAt},
-		listCol{&c.WebOrigins}, &c.JWKSURI, listCol{&c.ResourceServerFor})
+		listCol{&c.WebOrigins}, &c.JWKSURI, listCol{&c.ResourceServerFor}, &c.BackchannelLogoutURI)
 	return c, err
 }
 
 // CreateClient implements store.Storage.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.Public, c.AuthMethod,
 		c.JWKS, c.FirstParty, c.IDTokenSigningAlg, c.ClaimsInIDToken, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
-		micros(c.CreatedAt), list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor))
+		micros(c.CreatedAt), list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor), c.BackchannelLogoutURI)
 	if err != nil {
 		return fmt.Errorf("sqlite: create client %q: %w", c.ID, classify(err))
 	}
@@ -225,11 +225,11 @@ func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
 	err := affected(s.db.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, public = ?, auth_method = ?, jwks = ?, first_party = ?,
 		id_token_signing_alg = ?, claims_in_id_token = ?, access_token_ttl = ?, refresh_token_ttl = ?, created_at = ?,
-		web_origins = ?, jwks_uri = ?, resource_server_for = ?
+		web_origins = ?, jwks_uri = ?, resource_server_for = ?, backchannel_logout_uri = ?
 		WHERE id = ?`,
 		c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.Public, c.AuthMethod, c.JWKS,
 		c.FirstParty, c.IDTokenSigningAlg, c.ClaimsInIDToken, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
-		micros(c.CreatedAt), list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor), c.ID))
+		micros(c.CreatedAt), list(c.WebOrigins), c.JWKSURI, list(c.ResourceServerFor), c.BackchannelLogoutURI, c.ID))
 	if err != nil {
 		return fmt.Errorf("sqlite: update client %q: %w", c.ID, err)
 	}

@@ -228,6 +228,33 @@ func testGrantsAndTokens(t *testing.T, s store.Storage) {
 	checkEqual(t, "GetGrant after token revocations", g, got)
 }
 
+func testListSessionGrants(t *testing.T, s store.Storage) {
+	ctx := t.Context()
+	list, err := s.ListSessionGrants(ctx, "no-such-session")
+	mustOK(t, "ListSessionGrants of an unknown session", err)
+	if len(list) != 0 {
+		t.Fatalf("ListSessionGrants of an unknown session: %d grants", len(list))
+	}
+	later := newGrant("g-later", "app-b", "u-1")
+	later.SessionID, later.CreatedAt = "sess-1", at(time.Minute)
+	earlier := newGrant("g-earlier", "app-a", "u-1")
+	earlier.SessionID, earlier.RevokedAt = "sess-1", ptr(at(2*time.Minute))
+	other := newGrant("g-other", "app-a", "u-1")
+	other.SessionID = "sess-2"
+	for _, g := range []store.Grant{later, earlier, other} {
+		mustOK(t, "CreateGrant "+g.ID, s.CreateGrant(ctx, g))
+	}
+	list, err = s.ListSessionGrants(ctx, "sess-1")
+	mustOK(t, "ListSessionGrants", err)
+	want := []store.Grant{earlier, later}
+	if len(list) != len(want) {
+		t.Fatalf("ListSessionGrants: %d grants, want %d", len(list), len(want))
+	}
+	for i := range want {
+		checkEqual(t, "ListSessionGrants (oldest first, revoked included)", want[i], list[i])
+	}
+}
+
 func testRevokeGrant(t *testing.T, s store.Storage) {
 	ctx := t.Context()
 	g, other := newGrant("grant-1", "app", "u-1"), newGrant("grant-2", "app", "u-1")

@@ -63,6 +63,7 @@ func RunConformance(t *testing.T, newStorage func(t *testing.T) store.Storage) {
 		{"AuthCodes", testAuthCodes},
 		{"GrantsAndTokens", testGrantsAndTokens},
 		{"RevokeGrant", testRevokeGrant},
+		{"ListSessionGrants", testListSessionGrants},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"Sessions", testSessions},
 		{"Consents", testConsents},
@@ -243,6 +244,7 @@ func newClient(id string) store.Client {
 		WebOrigins:             []string{"https://" + id + ".example", "http://localhost:5173"},
 		JWKSURI:                "https://" + id + ".example/jwks.json",
 		ResourceServerFor:      []string{"spa-" + id},
+		BackchannelLogoutURI:   "https://" + id + ".example/backchannel-logout",
 	}
 }
 
