@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -289,6 +290,52 @@ func TestClaimsInIDToken(t *testing.T) {
 		resp.Body.Close()
 		if info["email"] != "u-"+id+"@example.com" || info["name"] != "User u-"+id {
 			t.Fatalf("%s: userinfo %v", id, info)
+		}
+	}
+}
+
+// TestEmailVerifiedAlwaysPresent: with the email scope, email_verified is in userinfo and (for
+// clients that want claims there) the ID token, false unless an operator verified the address.
+// A missing email_verified is read as true by oauth2-proxy, so it must never be missing.
+func TestEmailVerifiedAlwaysPresent(t *testing.T) {
+	o := newTestOP(t)
+	ctx := context.Background()
+	secret := "secret-0123456789abcdef"
+	if err := o.st.CreateClient(ctx, store.Client{ID: "auth0", SecretHash: HashSecret(secret), AuthMethod: "client_secret_post",
+		RedirectURIs: []string{"http://127.0.0.1/cb"}, ClaimsInIDToken: true, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, verified := range []bool{false, true} {
+		user := fmt.Sprintf("u-verified-%v", verified)
+		code := o.code(t, "auth0", user)
+		u, err := o.st.GetUser(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.EmailVerified = verified
+		if err := o.st.UpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		tr := o.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"http://127.0.0.1/cb"},
+			"client_id": {"auth0"}, "client_secret": {secret}}, "", "")
+		if tr.Status != http.StatusOK {
+			t.Fatalf("token: %+v", tr)
+		}
+		_, _, c := o.verifyIDToken(t, tr.IDToken)
+		if v, ok := c["email_verified"]; !ok || v != verified {
+			t.Fatalf("ID token email_verified = %v (present %v), want %v", v, ok, verified)
+		}
+		req, _ := http.NewRequest(http.MethodGet, o.url+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&info)
+		resp.Body.Close()
+		if v, ok := info["email_verified"]; !ok || v != verified {
+			t.Fatalf("userinfo email_verified = %v (present %v), want %v: %v", v, ok, verified, info)
 		}
 	}
 }

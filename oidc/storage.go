@@ -487,6 +487,10 @@ func (s *Storage) setUserinfo(ctx context.Context, info *oidc.UserInfo, userID s
 		case oidc.ScopeEmail:
 			info.Email = u.Email
 			info.EmailVerified = oidc.Bool(u.EmailVerified)
+			// Always present, false unless an operator verified the address: zitadel's struct
+			// omits a false email_verified, and relying parties such as oauth2-proxy read a
+			// missing one as true.
+			info.AppendClaims("email_verified", u.EmailVerified)
 		}
 	}
 	return nil

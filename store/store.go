@@ -20,9 +20,13 @@ var (
 	ErrAlreadyExists = errors.New("store: already exists")
 	// ErrAlreadyUsed: a single-use record (authorization code, refresh token) was used before.
 	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrEmailTaken: another user has this email address (compared case-insensitively). Errors
+	// wrapping it wrap ErrAlreadyExists too.
+	ErrEmailTaken = errors.New("store: email address taken")
 )
 
 // User is an account. The username is unique and case-sensitive as stored (callers normalise).
+// A non-empty Email is unique case-insensitively; EmailVerified is set only by an operator.
 type User struct {
 	ID            string
 	Username      string

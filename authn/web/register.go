@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/visage-idp/visage/authn"
@@ -32,6 +33,9 @@ func (s *Server) registerPage(w http.ResponseWriter, r *http.Request) {
 // Account is what enrolment needs besides the photo.
 type Account struct {
 	Username, DisplayName, Email string
+	// EmailVerified is set by an operator only (idp users add|update --email-verified); an
+	// address typed on the register page is never verified.
+	EmailVerified bool
 }
 
 // Validate checks the account fields and normalises the username.
@@ -46,10 +50,13 @@ func (a *Account) Validate() error {
 	if len(a.DisplayName) > 128 {
 		return errors.New("display name: at most 128 characters")
 	}
+	a.Email = strings.TrimSpace(a.Email)
 	if a.Email != "" {
-		if _, err := mail.ParseAddress(a.Email); err != nil {
+		if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
 			return errors.New("email: not a valid address")
 		}
+	} else if a.EmailVerified {
+		return errors.New("email: there is no email to mark verified")
 	}
 	return nil
 }
@@ -72,7 +79,7 @@ func Enrol(ctx context.Context, st store.Storage, engine *face.Engine, keys *fac
 		return store.User{}, fmt.Errorf("enrol: seal template: %w", err)
 	}
 	t := now().UTC()
-	u := store.User{ID: randomToken()[:22], Username: a.Username, DisplayName: a.DisplayName, Email: a.Email, CreatedAt: t, UpdatedAt: t}
+	u := store.User{ID: randomToken()[:22], Username: a.Username, DisplayName: a.DisplayName, Email: a.Email, EmailVerified: a.EmailVerified, CreatedAt: t, UpdatedAt: t}
 	if err := st.CreateUserWithTemplate(ctx, u, store.Template{UserID: u.ID, KeyID: keys.PrimaryID(), ModelVersion: tmpl.ModelVersion, Sealed: sealed, CreatedAt: t}); err != nil {
 		return store.User{}, fmt.Errorf("enrol: %w", err)
 	}
@@ -109,6 +116,10 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 	u, err := Enrol(ctx, s.store, s.engine, s.keys, acct, [][]byte{img}, s.cfg.KeepEnrolmentImage, s.now)
 	switch {
 	case err == nil:
+	case errors.Is(err, store.ErrEmailTaken):
+		// Said without naming the account that holds it.
+		writeJSON(w, http.StatusConflict, verdict{Status: "error", Code: "EMAIL_TAKEN", Message: "That email address is already used by another account. Use another one, or leave it empty."})
+		return
 	case errors.Is(err, store.ErrAlreadyExists):
 		writeJSON(w, http.StatusConflict, verdict{Status: "error", Code: "USERNAME_TAKEN", Message: "That username is taken."})
 		return

@@ -96,6 +96,9 @@ func TestRegister(t *testing.T) {
 		{"printed photo", map[string]string{"username": "nuaa"}, testenv.Path(t, "nuaa-train", "attack_print", "0001", "0001_00_00_01_0.jpg"), true, http.StatusBadRequest, "LIVENESS_FACE_ATTACK", ""},
 		{"enrols", map[string]string{"username": "Colin", "display_name": "Colin P", "email": "colin@example.com"}, colin, true, http.StatusOK, "", "colin"},
 		{"username taken", map[string]string{"username": "colin"}, colin, true, http.StatusConflict, "USERNAME_TAKEN", "colin"},
+		// A stranger claiming colin's address, in any case, is refused without naming colin.
+		{"email taken", map[string]string{"username": "mallory", "email": "COLIN@Example.com"}, lfwPhoto(t, "Aaron_Peirsol", 2), true, http.StatusConflict, "EMAIL_TAKEN", ""},
+		{"email with a display name", map[string]string{"username": "mallory", "email": "Colin <colin@example.com>"}, colin, true, http.StatusBadRequest, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +108,9 @@ func TestRegister(t *testing.T) {
 			}
 			if strings.TrimSpace(v.Message) == "" {
 				t.Fatal("no message for the user")
+			}
+			if v.Code == "EMAIL_TAKEN" && strings.Contains(strings.ToLower(v.Message), "colin") {
+				t.Fatalf("the refusal names the account holding the email: %q", v.Message)
 			}
 			if tt.username == "" {
 				if u := strings.ToLower(tt.fields["username"]); u != "" {
@@ -120,6 +126,9 @@ func TestRegister(t *testing.T) {
 			}
 			if _, err := e.store.GetTemplate(ctx, u.ID); err != nil {
 				t.Fatalf("user without template: %v", err)
+			}
+			if u.EmailVerified {
+				t.Fatal("an email typed on the register page counts as verified")
 			}
 		})
 	}

@@ -43,7 +43,7 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 	var (
 		id, secret, authMethod, name, alg, jwksFile, jwksURI string
 		backchannelURI                                       string
-		public, firstParty, claimsInID                       bool
+		public, firstParty, claimsInID, emailVerified        bool
 		redirects, postLogout, webOrigins, resourceFor       multiFlag
 		username, portrait, displayName, email, userIDFlag   string
 		limit                                                int
@@ -71,7 +71,13 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		fs.StringVar(&username, "username", "", "username (required)")
 		fs.StringVar(&portrait, "portrait", "", "JPEG or PNG photo to enrol (required)")
 		fs.StringVar(&displayName, "display-name", "", "display name")
-		fs.StringVar(&email, "email", "", "email")
+		fs.StringVar(&email, "email", "", "email (unique among accounts, case-insensitively)")
+		fs.BoolVar(&emailVerified, "email-verified", false, "the operator has verified the email (email_verified=true in tokens)")
+	case "users update":
+		fs.StringVar(&username, "username", "", "username (required)")
+		fs.StringVar(&displayName, "display-name", "", "new display name")
+		fs.StringVar(&email, "email", "", "new email (empty clears it); a changed email is unverified unless --email-verified")
+		fs.BoolVar(&emailVerified, "email-verified", false, "mark the email verified (or --email-verified=false to unmark)")
 	case "users delete":
 		fs.StringVar(&username, "username", "", "username")
 		fs.StringVar(&userIDFlag, "id", "", "user id")
@@ -212,11 +218,44 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 			return err
 		}
 		defer engine.Close()
-		u, err := web.Enrol(ctx, st, engine, keys, web.Account{Username: username, DisplayName: displayName, Email: email}, [][]byte{img}, a.cfg.KeepImages, time.Now)
-		if err != nil {
+		u, err := web.Enrol(ctx, st, engine, keys, web.Account{Username: username, DisplayName: displayName, Email: email, EmailVerified: emailVerified},
+			[][]byte{img}, a.cfg.KeepImages, time.Now)
+		if errors.Is(err, store.ErrEmailTaken) {
+			return fmt.Errorf("users add: the email %q belongs to another account", email)
+		} else if err != nil {
 			return fmt.Errorf("users add: %w", err)
 		}
 		fmt.Fprintf(stdout, "user %s enrolled (id %s)\n", u.Username, u.ID)
+	case "users update":
+		if username == "" {
+			return errors.New("users update: --username is required")
+		}
+		u, err := st.GetUserByUsername(ctx, strings.ToLower(username))
+		if err != nil {
+			return fmt.Errorf("users update: %w", err)
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["display-name"] {
+			u.DisplayName = displayName
+		}
+		if set["email"] && email != u.Email {
+			u.Email, u.EmailVerified = email, false
+		}
+		if set["email-verified"] {
+			u.EmailVerified = emailVerified
+		}
+		acct := web.Account{Username: u.Username, DisplayName: u.DisplayName, Email: u.Email, EmailVerified: u.EmailVerified}
+		if err := acct.Validate(); err != nil {
+			return fmt.Errorf("users update: %w", err)
+		}
+		u.DisplayName, u.UpdatedAt = acct.DisplayName, now
+		if err := st.UpdateUser(ctx, u); errors.Is(err, store.ErrEmailTaken) {
+			return fmt.Errorf("users update: the email %q belongs to another account", u.Email)
+		} else if err != nil {
+			return fmt.Errorf("users update: %w", err)
+		}
+		fmt.Fprintf(stdout, "user %s updated (email %q, verified %v)\n", u.Username, u.Email, u.EmailVerified)
 	case "users list":
 		us, err := st.ListUsers(ctx)
 		if err != nil {

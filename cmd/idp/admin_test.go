@@ -62,3 +62,66 @@ func TestUsersUnlock(t *testing.T) {
 		t.Errorf("audit: %+v, %v", evs, err)
 	}
 }
+
+// TestUsersUpdateEmail: only an operator verifies an email; changing it unverifies it; an
+// address another account holds (in any case) is refused; --backchannel-logout-uri is checked.
+func TestUsersUpdateEmail(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VISAGE_DATA_DIR", dir)
+	t.Setenv("VISAGE_CONFIG", "")
+	t.Setenv("VISAGE_MODELS_DIR", testenv.ModelsDir(t))
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "visage.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, u := range []store.User{{ID: "u1", Username: "alice", Email: "alice@corp.example"}, {ID: "u2", Username: "bob"}} {
+		u.CreatedAt, u.UpdatedAt = now, now
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	run := func(group, cmd string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := runAdmin(ctx, group, cmd, args, &out)
+		return out.String(), err
+	}
+	user := func(id string) store.User {
+		st, err := sqlite.Open(ctx, filepath.Join(dir, "visage.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		u, err := st.GetUser(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if _, err := run("users", "update", "--username", "alice", "--email-verified"); err != nil || !user("u1").EmailVerified {
+		t.Fatalf("verify: %v %+v", err, user("u1"))
+	}
+	if _, err := run("users", "update", "--username", "alice", "--display-name", "Alice A"); err != nil || !user("u1").EmailVerified || user("u1").DisplayName != "Alice A" {
+		t.Fatalf("display name change touched the verification: %v %+v", err, user("u1"))
+	}
+	if _, err := run("users", "update", "--username", "alice", "--email", "alice@new.example"); err != nil || user("u1").EmailVerified {
+		t.Fatalf("a changed email stays verified: %v %+v", err, user("u1"))
+	}
+	if _, err := run("users", "update", "--username", "bob", "--email", "ALICE@new.example"); err == nil || !strings.Contains(err.Error(), "another account") {
+		t.Fatalf("bob took alice's email: %v", err)
+	}
+	if u := user("u2"); u.Email != "" {
+		t.Fatalf("refused update changed bob: %+v", u)
+	}
+	if _, err := run("users", "update", "--username", "bob", "--email-verified"); err == nil {
+		t.Fatal("verified an empty email")
+	}
+	if _, err := run("clients", "add", "--id", "kc", "--redirect-uri", "https://kc.example/cb", "--backchannel-logout-uri", "https://kc.example/bc#frag"); err == nil {
+		t.Fatal("accepted a back-channel logout URI with a fragment")
+	}
+	if _, err := run("clients", "add", "--id", "kc", "--redirect-uri", "https://kc.example/cb", "--backchannel-logout-uri", "https://kc.example/bc"); err != nil {
+		t.Fatal(err)
+	}
+}

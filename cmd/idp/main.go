@@ -19,7 +19,7 @@ commands:
   serve     [--config FILE]                 serve the OpenID Provider
   migrate   [--config FILE]                 apply database migrations and exit
   clients   add|list|delete                 manage OAuth clients
-  users     add|list|delete|unlock          manage users (add enrols from a portrait; unlock clears failed attempts)
+  users     add|update|list|delete|unlock   manage users (add enrols from a portrait; unlock clears failed attempts)
   users     promote|demote --username U     give or take the admin role (review console)
   keys      rotate|list                     manage token-signing keys
   apikeys   create|list|revoke|update       Sessions API keys and their applications (webhooks)

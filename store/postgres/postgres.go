@@ -179,6 +179,9 @@ func classify(err error) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "23505": // unique_violation
+			if pe.ConstraintName == "users_email_lower" {
+				return fmt.Errorf("%w: %w: %w", store.ErrAlreadyExists, store.ErrEmailTaken, err)
+			}
 			return fmt.Errorf("%w: %w", store.ErrAlreadyExists, err)
 		case "23503": // foreign_key_violation
 			return fmt.Errorf("%w: %w", store.ErrNotFound, err)

@@ -211,6 +211,9 @@ func classify(err error) error {
 	if errors.As(err, &se) {
 		switch se.ExtendedCode {
 		case sqlite3.ErrConstraintPrimaryKey, sqlite3.ErrConstraintUnique:
+			if strings.Contains(se.Error(), "users_email_lower") {
+				return fmt.Errorf("%w: %w: %w", store.ErrAlreadyExists, store.ErrEmailTaken, err)
+			}
 			return fmt.Errorf("%w: %w", store.ErrAlreadyExists, err)
 		case sqlite3.ErrConstraintForeignKey:
 			return fmt.Errorf("%w: %w", store.ErrNotFound, err)

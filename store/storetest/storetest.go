@@ -17,6 +17,9 @@
 //     RevokeUserSessions returns how many sessions it newly revoked.
 //   - PutTemplate wraps ErrNotFound when the user does not exist, and a template's Sealed blob
 //     must not be empty. CreateUserWithTemplate requires t.UserID == u.ID.
+//   - A non-empty User.Email is unique compared case-insensitively (ASCII at least): CreateUser,
+//     CreateUserWithTemplate and UpdateUser wrap ErrEmailTaken and ErrAlreadyExists on a clash.
+//     Any number of users may have no email.
 //   - DeleteUser also removes the authorization requests (and their codes) the user signed in to.
 //   - A token created in (or rotated into) a revoked grant is stored revoked, with the grant's
 //     revocation time, so a token can never escape RevokeGrant by racing it.
@@ -55,6 +58,7 @@ func RunConformance(t *testing.T, newStorage func(t *testing.T) store.Storage) {
 	}{
 		{"Users", testUsers},
 		{"UserUpdate", testUserUpdate},
+		{"UniqueEmail", testUniqueEmail},
 		{"Templates", testTemplates},
 		{"CreateUserWithTemplate", testCreateUserWithTemplate},
 		{"DeleteUserCascades", testDeleteUserCascades},
@@ -194,6 +198,9 @@ func wantErr(t *testing.T, what string, err, target error) {
 		return
 	}
 	for _, other := range []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrAlreadyUsed} {
+		if target == store.ErrEmailTaken && other == store.ErrAlreadyExists {
+			continue // an email clash is an ErrAlreadyExists too
+		}
 		if other != target && errors.Is(err, other) {
 			t.Errorf("%s: error %v also wraps %q", what, err, other)
 		}

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,6 +27,7 @@ func testUsers(t *testing.T, s store.Storage) {
 		newUser("u-4", "zoë"),
 	}
 	want[1].Admin = true
+	want[2].Email = "capital.alice@example.org" // emails are unique case-insensitively
 	want[3].EmailVerified = false
 	for _, u := range want {
 		mustOK(t, "CreateUser "+u.ID, s.CreateUser(ctx, u))
@@ -79,6 +82,47 @@ func testUsers(t *testing.T, s store.Storage) {
 	wantErr(t, "GetUserByUsername after DeleteUser", err, store.ErrNotFound)
 	wantErr(t, "DeleteUser twice", s.DeleteUser(ctx, "u-3"), store.ErrNotFound)
 	mustOK(t, "CreateUser reusing a deleted username", s.CreateUser(ctx, newUser("u-5", "carol")))
+}
+
+func testUniqueEmail(t *testing.T, s store.Storage) {
+	ctx := t.Context()
+	alice := newUser("u-1", "alice")
+	alice.Email = "Alice@Corp.example"
+	mustOK(t, "CreateUser alice", s.CreateUser(ctx, alice))
+	for _, email := range []string{"Alice@Corp.example", "alice@corp.example", "ALICE@CORP.EXAMPLE"} {
+		u := newUser("u-2", "mallory")
+		u.Email = email
+		err := s.CreateUser(ctx, u)
+		wantErr(t, "CreateUser with "+email, err, store.ErrEmailTaken)
+		wantErr(t, "CreateUser with "+email, err, store.ErrAlreadyExists)
+		err = s.CreateUserWithTemplate(ctx, u, newTemplate(u.ID))
+		wantErr(t, "CreateUserWithTemplate with "+email, err, store.ErrEmailTaken)
+	}
+	_, err := s.GetUser(ctx, "u-2")
+	wantErr(t, "GetUser after the refused creates", err, store.ErrNotFound)
+
+	// A username clash is not an email clash.
+	dup := newUser("u-3", "alice")
+	dup.Email = "new@corp.example"
+	err = s.CreateUser(ctx, dup)
+	wantErr(t, "CreateUser with a taken username", err, store.ErrAlreadyExists)
+	if errors.Is(err, store.ErrEmailTaken) {
+		t.Fatalf("a username clash reported as an email clash: %v", err)
+	}
+
+	bob := newUser("u-4", "bob")
+	mustOK(t, "CreateUser bob", s.CreateUser(ctx, bob))
+	bob.Email = "alice@CORP.example"
+	wantErr(t, "UpdateUser to a taken email", s.UpdateUser(ctx, bob), store.ErrEmailTaken)
+	// Users without an email do not clash.
+	for i, id := range []string{"u-5", "u-6"} {
+		u := newUser(id, fmt.Sprintf("noemail%d", i))
+		u.Email = ""
+		mustOK(t, "CreateUser without email "+id, s.CreateUser(ctx, u))
+	}
+	// Deleting frees the address.
+	mustOK(t, "DeleteUser alice", s.DeleteUser(ctx, alice.ID))
+	mustOK(t, "UpdateUser to the freed email", s.UpdateUser(ctx, bob))
 }
 
 func testUserUpdate(t *testing.T, s store.Storage) {
