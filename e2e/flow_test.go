@@ -259,6 +259,18 @@ func TestSelfieCodeFlow(t *testing.T) {
 		t.Fatalf("revoked refresh token: err = %v", err)
 	}
 
+	// 5b. A bare /end_session link (any site can send the browser there) signs nobody out: it
+	// shows a confirmation page, and a silent sign-in afterwards still gets a code.
+	res = signIn(t, s.url+"/end_session", video, s.url+"/end_session", "aaron", profile)
+	if res.Outcome != "redirected" {
+		t.Fatalf("bare end_session: %+v", res)
+	}
+	bare := r.authorize(oauth2.SetAuthURLParam("prompt", "none"))
+	res = signIn(t, bare.url, video, r.srv.URL+"/callback", "aaron", profile)
+	if u, _ := url.Parse(res.FinalURL); u.Query().Get("code") == "" {
+		t.Fatalf("a bare end_session link signed the user out: prompt=none gave %s", res.FinalURL)
+	}
+
 	// 6. end_session, then prompt=none must answer login_required.
 	raw, _ := tok4.Extra("id_token").(string)
 	endURL := s.url + "/end_session?" + url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {r.srv.URL + "/bye"}, "client_id": {"e2e-app"}}.Encode()
