@@ -181,25 +181,13 @@ func (c *Console) admin(h handler) http.HandlerFunc {
 		ck, err := r.Cookie(sessionCookie)
 		ok := err == nil && c.cookie.Decode(sessionCookie, ck.Value, &who) == nil && c.now().Before(who.Expires)
 		if ok {
-			ss, err := c.st.GetSession(r.Context(), who.SID)
+			u, live, err := c.current(r.Context(), who)
 			switch {
-			case errors.Is(err, store.ErrNotFound):
-				ok = false
 			case err != nil:
 				c.fail(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side.", err)
 				return
-			default:
-				ok = ss.RevokedAt == nil && c.now().Before(ss.ExpiresAt) && ss.UserID == who.UserID
-			}
-		}
-		if ok {
-			u, err := c.st.GetUser(r.Context(), who.UserID)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
+			case !live:
 				ok = false
-			case err != nil:
-				c.fail(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side.", err)
-				return
 			case !u.Admin:
 				clearCookie(w, sessionCookie)
 				c.render(w, r, http.StatusForbidden, templates.ConsoleDeniedPage(u.Username))
@@ -222,6 +210,25 @@ func (c *Console) admin(h handler) http.HandlerFunc {
 		}
 		h(w, r, who)
 	}
+}
+
+// current loads the user a console sign-in names; live is false when the user is gone or the
+// SSO session the sign-in rests on has ended.
+func (c *Console) current(ctx context.Context, who signIn) (u store.User, live bool, err error) {
+	ss, err := c.st.GetSession(ctx, who.SID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, false, nil
+	} else if err != nil {
+		return store.User{}, false, err
+	}
+	if ss.RevokedAt != nil || !c.now().Before(ss.ExpiresAt) || ss.UserID != who.UserID {
+		return store.User{}, false, nil
+	}
+	u, err = c.st.GetUser(ctx, who.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, false, nil
+	}
+	return u, err == nil, err
 }
 
 func (c *Console) discover(ctx context.Context) (*gooidc.Provider, error) {
