@@ -13,6 +13,8 @@ VISAGE_TESTDATA ?= $(or $(TESTDATA_MIRROR),$(CURDIR)/testdata/data)
 # (node and npm may come from elsewhere than Debian).
 DEB_PACKAGES := libdlib-dev libblas-dev libatlas-base-dev liblapack-dev libjpeg62-turbo-dev chromium ffmpeg
 DEB_COMMANDS := node:nodejs npm:npm gcc:gcc g++:g++
+# oauth2-proxy, a real relying party of the end-to-end tests, built once into bin/.
+OAUTH2_PROXY_VERSION ?= v7.15.6
 export VISAGE_MODELS_DIR ?= $(WEIGHTS)
 export VISAGE_TESTDATA
 export CGO_ENABLED := 1
@@ -57,10 +59,14 @@ run: build models
 e2e-deps:
 	cd e2e && npm ci --no-audit --no-fund --silent
 
+## bin/oauth2-proxy: built from the Go module proxy the first time (a few minutes), then kept.
+bin/oauth2-proxy:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/oauth2-proxy/oauth2-proxy/v7@$(OAUTH2_PROXY_VERSION)
+
 # Packages whose tests need no model: run again with the race detector (-short: no soak).
 MODEL_FREE := ./authn/ratelimit/... ./authn/risk/... ./authn/sessions/webhook/... ./oidc/... ./store/... ./internal/...
 
-test: deps models testdata-check generate e2e-deps
+test: deps models testdata-check generate e2e-deps bin/oauth2-proxy
 	@# The generated templ code in git must be what the .templ files give.
 	@if [ -d .git ] && ! git diff --quiet -- '*_templ.go'; then \
 	  echo "generated templ code is out of date: run 'make generate' and commit the *_templ.go files" >&2; git diff --stat -- '*_templ.go' >&2; exit 1; fi
