@@ -3,16 +3,20 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
+
+var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
 
 // ssoCode runs /authorize for client rp in b, which holds an SSO session, and returns the tokens.
 func (e *stepEnv) ssoCode(t *testing.T, b *browser, scope string) tokens {
@@ -89,10 +93,28 @@ func TestLogoutBareLinkLogsNobodyOut(t *testing.T) {
 			t.Fatalf("%s signed the victim out (status %d, %.200s)", link, resp.StatusCode, body)
 		}
 	}
-	resp, body, _ := e.follow(t, victim, "/end_session")
+	// The relying party's own sign-out link without a hint: confirmed by the user, it returns to
+	// the registered post-logout URI with the state.
+	c, err := e.store.GetClient(context.Background(), "rp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PostLogoutRedirectURIs = []string{"http://127.0.0.1:1/bye"}
+	if err := e.store.UpdateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"client_id": {"rp"}, "post_logout_redirect_uri": {"http://127.0.0.1:1/bye"}, "state": {"st-42"}}
+	resp, body, _ := e.follow(t, victim, "/end_session?"+q.Encode())
 	m := csrfRE.FindStringSubmatch(body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Sign out of Visage?") || m == nil {
 		t.Fatalf("bare /end_session: %d %.300s, want the confirmation page", resp.StatusCode, body)
+	}
+	if !e.silent(t, victim) {
+		t.Fatal("the confirmation page signed the victim out")
+	}
+	fields := url.Values{}
+	for _, f := range hiddenRE.FindAllStringSubmatch(body, -1) {
+		fields.Set(f[1], html.UnescapeString(f[2]))
 	}
 
 	// A cross-site form cannot confirm: without the page's CSRF token nothing happens.
@@ -103,14 +125,23 @@ func TestLogoutBareLinkLogsNobodyOut(t *testing.T) {
 		r.Body.Close()
 		return r
 	}
-	if r := post(url.Values{"decision": {"logout"}}); r.StatusCode != http.StatusForbidden || !e.silent(t, victim) {
+	with := func(decision string) url.Values {
+		f := url.Values{"decision": {decision}}
+		for k, v := range fields {
+			f[k] = v
+		}
+		return f
+	}
+	noCSRF := with("logout")
+	noCSRF.Del("csrf_token")
+	if r := post(noCSRF); r.StatusCode != http.StatusForbidden || !e.silent(t, victim) {
 		t.Fatalf("confirmation without CSRF: %d", r.StatusCode)
 	}
-	if r := post(url.Values{"decision": {"stay"}, "csrf_token": {m[1]}}); r.StatusCode != http.StatusOK || !e.silent(t, victim) {
+	if r := post(with("stay")); r.StatusCode != http.StatusOK || !e.silent(t, victim) {
 		t.Fatalf("stay signed in: %d", r.StatusCode)
 	}
-	r := post(url.Values{"decision": {"logout"}, "csrf_token": {m[1]}})
-	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/logged-out" {
+	r := post(with("logout"))
+	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "http://127.0.0.1:1/bye?state=st-42" {
 		t.Fatalf("confirmed logout: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 	if e.silent(t, victim) {
