@@ -23,12 +23,19 @@ import (
 // idpBinary returns the binary under test: VISAGE_IDP_BIN, else bin/idp built by `make test`.
 func idpBinary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("VISAGE_IDP_BIN")
+	return binary(t, "VISAGE_IDP_BIN", "idp")
+}
+
+// binary returns the program named by the variable env, else bin/name (which `make test`
+// builds); it fails the test when there is none.
+func binary(t testing.TB, env, name string) string {
+	t.Helper()
+	bin := os.Getenv(env)
 	if bin == "" {
-		bin = filepath.Join(testenv.RepoRoot(t), "bin", "idp")
+		bin = filepath.Join(testenv.RepoRoot(t), "bin", name)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("idp binary not found at %s: run `make test` (it builds bin/idp) or set VISAGE_IDP_BIN", bin)
+		t.Fatalf("%s not found at %s: run `make test` (it builds bin/%s) or set %s", name, bin, name, env)
 	}
 	return bin
 }

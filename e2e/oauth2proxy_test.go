@@ -11,28 +11,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/visage-idp/visage/internal/testenv"
 )
 
 // oauth2ProxyBinary returns OAUTH2_PROXY_BIN, else bin/oauth2-proxy (built by `make test` with
 // `go install github.com/oauth2-proxy/oauth2-proxy/v7`).
 func oauth2ProxyBinary(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("OAUTH2_PROXY_BIN")
-	if bin == "" {
-		bin = filepath.Join(testenv.RepoRoot(t), "bin", "oauth2-proxy")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("oauth2-proxy not found at %s: run `make test` (it builds bin/oauth2-proxy) or set OAUTH2_PROXY_BIN", bin)
-	}
-	return bin
+	return binary(t, "OAUTH2_PROXY_BIN", "oauth2-proxy")
 }
 
 // lockedBuffer collects a process's output for polling while it runs.
