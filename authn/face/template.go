@@ -162,3 +162,20 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 	*t = out
 	return nil
 }
+
+// Decoy returns a template in the engine's format that no face matches (a fixed direction of
+// the descriptor space, far from where faces fall). The sign-in of an account that does not
+// exist is matched against it, so that it costs the same work and gets the same answer as a
+// known account whose face does not match: nothing tells a stranger which usernames exist.
+func (e *Engine) Decoy() *Template {
+	var d Descriptor
+	for i := range d {
+		// Alternating signs, 0.09 each: a norm near a real descriptor's, at a distance of more
+		// than 1 from any face (the decline band starts at 0.60).
+		d[i] = 0.09
+		if i%2 == 1 {
+			d[i] = -0.09
+		}
+	}
+	return &Template{ModelVersion: e.ModelVersion(), Descriptors: []Descriptor{d}}
+}

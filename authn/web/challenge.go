@@ -30,8 +30,7 @@ func (s *Server) pendingLogin(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	userID := str(sess, "login_user")
 	if userID == "" {
-		// Unknown username: refuse the same way as a mismatch, without running anything.
-		writeJSON(w, http.StatusOK, declined(authn.Decision{Status: authn.Declined, Code: "FACE_MATCH_DECLINED", Reason: "the face does not match the enrolled face"}))
+		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "REQUEST_EXPIRED", Message: "This sign-in has expired. Go back to the application and start again."})
 		return oidc.LoginRequest{}, "", assessment{}, false
 	}
 	a, err := s.assess(r, lr, userID)

@@ -67,9 +67,9 @@ func Enrol(ctx context.Context, st store.Storage, engine *face.Engine, keys *fac
 	if err := a.Validate(); err != nil {
 		return store.User{}, err
 	}
-	if _, err := st.GetUserByUsername(ctx, a.Username); err == nil {
-		return store.User{}, fmt.Errorf("username %q: %w", a.Username, store.ErrAlreadyExists)
-	}
+	// The face first: a taken username is said only after the rest of the request, face
+	// included, is valid (CreateUserWithTemplate refuses it), so that the form cannot be used to
+	// probe usernames cheaply.
 	tmpl, _, err := engine.Enroll(ctx, photos, face.EnrollOptions{KeepImage: keepImage})
 	if err != nil {
 		return store.User{}, fmt.Errorf("enrol: %w", err)

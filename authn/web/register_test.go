@@ -96,6 +96,8 @@ func TestRegister(t *testing.T) {
 		{"printed photo", map[string]string{"username": "nuaa"}, testenv.Path(t, "nuaa-train", "attack_print", "0001", "0001_00_00_01_0.jpg"), true, http.StatusBadRequest, "LIVENESS_FACE_ATTACK", ""},
 		{"enrols", map[string]string{"username": "Colin", "display_name": "Colin P", "email": "colin@example.com"}, colin, true, http.StatusOK, "", "colin"},
 		{"username taken", map[string]string{"username": "colin"}, colin, true, http.StatusConflict, "USERNAME_TAKEN", "colin"},
+		// A taken username is said only once the face is valid: no cheap username probe.
+		{"username taken, no face", map[string]string{"username": "colin"}, testPNGPath(t), true, http.StatusBadRequest, "NO_FACE_DETECTED", "colin"},
 		// A stranger claiming colin's address, in any case, is refused without naming colin.
 		{"email taken", map[string]string{"username": "mallory", "email": "COLIN@Example.com"}, lfwPhoto(t, "Aaron_Peirsol", 2), true, http.StatusConflict, "EMAIL_TAKEN", ""},
 		{"email with a display name", map[string]string{"username": "mallory", "email": "Colin <colin@example.com>"}, colin, true, http.StatusBadRequest, "", ""},

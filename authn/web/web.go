@@ -8,6 +8,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -357,35 +358,38 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		loginPage(http.StatusBadRequest, "Enter your username.")
 		return
 	}
-	// An unknown username still goes to the selfie step (which then fails): the page does not
-	// tell who has an account.
-	userID := ""
+	// An unknown username goes through the same steps as a known one, under a stand-in id: the
+	// same risk assessment, lockout, selfie pipeline (against a decoy template) and answers.
+	// Nothing tells a stranger which usernames exist.
+	userID := unknownUserID(username)
 	if u, err := s.store.GetUserByUsername(ctx, username); err == nil {
 		userID = u.ID
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.log.ErrorContext(ctx, "look up user", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
 	}
 	sess.Values["login_req"] = lr.ID
 	sess.Values["login_user"] = userID
 	sess.Values["username"] = username
-	if userID != "" {
-		a, err := s.assess(r, lr, userID)
-		if err != nil {
-			s.log.ErrorContext(ctx, "assess sign-in", "err", err)
-			s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
-			return
-		}
-		if msg, locked, err := s.locked(ctx, userID, a); err != nil {
-			s.log.ErrorContext(ctx, "lockout", "err", err)
-			s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
-			return
-		} else if locked {
-			s.audit(ctx, a, lr, userID, "locked")
-			loginPage(http.StatusTooManyRequests, msg)
-			return
-		}
-		if a.decision.Method == risk.MethodNone {
-			s.trustedSignIn(w, r, sess, lr, userID, a)
-			return
-		}
+	a, err := s.assess(r, lr, userID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "assess sign-in", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	}
+	if msg, locked, err := s.locked(ctx, userID, a); err != nil {
+		s.log.ErrorContext(ctx, "lockout", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Error", "Something went wrong on our side. Try again.")
+		return
+	} else if locked {
+		s.audit(ctx, a, lr, userID, "locked")
+		loginPage(http.StatusTooManyRequests, msg)
+		return
+	}
+	if a.decision.Method == risk.MethodNone {
+		s.trustedSignIn(w, r, sess, lr, userID, a)
+		return
 	}
 	s.save(w, r, sess)
 	http.Redirect(w, r, "/login/selfie?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
@@ -510,9 +514,27 @@ func (s *Server) selfieSubmit(w http.ResponseWriter, r *http.Request) {
 	s.conclude(w, r, sess, lr, userID, a, d, false)
 }
 
-// template loads and opens the user's template; nil if the user has none. A template that does
-// not decrypt is a server fault, never a silent mismatch.
+// unknownPrefix starts the stand-in id of a username that has no account; real ids are
+// base64url and never contain '~'.
+const unknownPrefix = "~unknown:"
+
+// unknownUserID is the stand-in id of a username without an account: stable, so that lockout
+// counts its failures as it would a real account's.
+func unknownUserID(username string) string {
+	sum := sha256.Sum256([]byte("visage unknown user\x00" + username))
+	return unknownPrefix + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// isUnknownUser reports whether userID stands in for a username without an account.
+func isUnknownUser(userID string) bool { return strings.HasPrefix(userID, unknownPrefix) }
+
+// template loads and opens the user's template; nil if the user has none, the engine's decoy
+// for a username without an account. A template that does not decrypt is a server fault, never
+// a silent mismatch.
 func (s *Server) template(ctx context.Context, userID string) (*face.Template, error) {
+	if isUnknownUser(userID) {
+		return s.engine.Decoy(), nil
+	}
 	t, err := s.store.GetTemplate(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -527,6 +549,10 @@ func (s *Server) template(ctx context.Context, userID string) (*face.Template, e
 func (s *Server) conclude(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, userID string, a assessment, d authn.Decision, badRequest bool) {
 	ctx := r.Context()
 	now := s.now()
+	if isUnknownUser(userID) && d.Status != authn.Declined {
+		// Nothing signs in to an account that does not exist, whatever the decoy matched.
+		d.Status, d.Code, d.Reason = authn.Declined, "FACE_MATCH_DECLINED", "the face does not match the enrolled face"
+	}
 	if err := s.store.RecordAttempt(ctx, store.Attempt{UserID: userID, IP: a.signals.IP.String(), DeviceID: a.deviceID, Success: d.Status == authn.Approved, At: now}); err != nil {
 		s.internalJSON(w, r, "record attempt", err)
 		return
