@@ -154,10 +154,27 @@ func (s *Store) CountFailures(ctx context.Context, userID string, since time.Tim
 	return n, nil
 }
 
-// GarbageCollect implements store.Storage, in one transaction.
+// GarbageCollect implements store.Storage, in one transaction: what expired before now, and
+// what is older than its retention (a zero retention keeps it).
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Retention) (int64, error) {
-	var total int64
-	retained := []struct {
+	type sweep struct {
+		query  string
+		before time.Time
+		skip   bool
+	}
+	var sweeps []sweep
+	for _, q := range []string{
+		`DELETE FROM auth_requests WHERE expires_at < ?`,
+		`DELETE FROM auth_codes WHERE expires_at < ?`,
+		`DELETE FROM access_tokens WHERE expires_at < ?`,
+		`DELETE FROM refresh_tokens WHERE expires_at < ?`,
+		`DELETE FROM sessions WHERE expires_at < ?`,
+		`DELETE FROM signing_keys WHERE publish_until < ?`,
+		`DELETE FROM client_assertions WHERE expires_at < ?`,
+	} {
+		sweeps = append(sweeps, sweep{query: q, before: now})
+	}
+	for _, r := range []struct {
 		query string
 		keep  time.Duration
 	}{
@@ -167,32 +184,16 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, keep store.Re
 			AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)
 			AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.grant_id = grants.id)`, keep.Grants},
+	} {
+		sweeps = append(sweeps, sweep{query: r.query, before: now.Add(-r.keep), skip: r.keep <= 0})
 	}
+	var total int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{
-			`DELETE FROM auth_requests WHERE expires_at < ?`,
-			`DELETE FROM auth_codes WHERE expires_at < ?`,
-			`DELETE FROM access_tokens WHERE expires_at < ?`,
-			`DELETE FROM refresh_tokens WHERE expires_at < ?`,
-			`DELETE FROM sessions WHERE expires_at < ?`,
-			`DELETE FROM signing_keys WHERE publish_until < ?`,
-			`DELETE FROM client_assertions WHERE expires_at < ?`,
-		} {
-			res, err := tx.ExecContext(ctx, q, micros(now))
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			total += n
-		}
-		for _, r := range retained {
-			if r.keep <= 0 {
+		for _, sw := range sweeps {
+			if sw.skip {
 				continue
 			}
-			res, err := tx.ExecContext(ctx, r.query, micros(now.Add(-r.keep)))
+			res, err := tx.ExecContext(ctx, sw.query, micros(sw.before))
 			if err != nil {
 				return err
 			}
