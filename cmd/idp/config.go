@@ -28,7 +28,8 @@ type Config struct {
 	LogLevel  string `yaml:"log_level"`  // VISAGE_LOG_LEVEL: debug, info, warn, error
 	Demo      bool   `yaml:"demo"`       // VISAGE_DEMO: serve the demo client at /demo
 
-	Store StoreConfig `yaml:"store"` // VISAGE_STORE_DRIVER, VISAGE_STORE_DSN
+	Store    StoreConfig      `yaml:"store"`    // VISAGE_STORE_DRIVER, VISAGE_STORE_DSN
+	Sessions sessionsSettings `yaml:"sessions"` // VISAGE_SESSIONS_*: the Sessions API
 
 	FaceWorkers   int   `yaml:"face_workers"`    // VISAGE_FACE_WORKERS: recognizers in the pool (0 = one per CPU)
 	MaxImageBytes int64 `yaml:"max_image_bytes"` // VISAGE_MAX_IMAGE_BYTES
@@ -84,7 +85,7 @@ type StoreConfig struct {
 func defaultConfig() Config {
 	return Config{
 		Issuer: "http://localhost:8080", Listen: "localhost:8080", DataDir: "./data", ModelsDir: "./models/weights",
-		LogLevel: "info", Demo: true, MaxImageBytes: 2 << 20, Store: StoreConfig{Driver: "sqlite"},
+		LogLevel: "info", Demo: true, MaxImageBytes: 2 << 20, Store: StoreConfig{Driver: "sqlite"}, Sessions: defaultSessionsSettings(),
 		SessionTTL: 12 * time.Hour, MaxFailures: 5, FailureWindow: 15 * time.Minute,
 		CodeTTL: 60 * time.Second, AccessTokenTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
 		RefreshTokenTTL: 30 * 24 * time.Hour, AuthRequestTTL: 30 * time.Minute,
@@ -203,6 +204,9 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	setInt("VISAGE_MAX_IMAGE_PIXELS", &cfg.MaxImagePixels)
 	setStr("VISAGE_STORE_DRIVER", &cfg.Store.Driver)
 	setStr("VISAGE_STORE_DSN", &cfg.Store.DSN)
+	if err := cfg.Sessions.applyEnv(env); err != nil {
+		errs = append(errs, err)
+	}
 	setDur("VISAGE_ATTEMPTS_RETENTION", &cfg.AttemptsRetention)
 	setDur("VISAGE_AUDIT_RETENTION", &cfg.AuditRetention)
 	setDur("VISAGE_GRANT_RETENTION", &cfg.GrantRetention)
@@ -276,6 +280,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxIPFailures < 1 {
 		errs = append(errs, errors.New("max_ip_failures: must be at least 1"))
+	}
+	if err := c.Sessions.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Store.Driver {
 	case "sqlite":

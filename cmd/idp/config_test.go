@@ -14,7 +14,8 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	yamlFile := filepath.Join(t.TempDir(), "visage.yaml")
-	if err := os.WriteFile(yamlFile, []byte("issuer: https://id.example.com\nlisten: 0.0.0.0:9000\nsession_ttl: 2h\nmodels_dir: "+models+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(yamlFile, []byte("issuer: https://id.example.com\nlisten: 0.0.0.0:9000\nsession_ttl: 2h\nmodels_dir: "+models+
+		"\nstore:\n  driver: sqlite\nsessions:\n  ttl: 5m\n  console: false\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	badYAML := filepath.Join(t.TempDir(), "bad.yaml")
@@ -30,7 +31,17 @@ func TestLoadConfig(t *testing.T) {
 			if c.Issuer != "https://id.example.com" || c.Listen != "0.0.0.0:9000" || c.SessionTTL != 2*time.Hour || c.MaxFailures != 5 {
 				t.Fatalf("got %+v", c)
 			}
+			if c.Sessions.TTL != 5*time.Minute || c.Sessions.Console || c.Sessions.WebhookHorizon != 24*time.Hour || c.Store.Driver != "sqlite" {
+				t.Fatalf("sessions block: %+v, store %+v", c.Sessions, c.Store)
+			}
 		}},
+		{name: "sessions variable overrides the yaml block", file: yamlFile, env: map[string]string{"VISAGE_SESSIONS_TTL": "7m"}, check: func(t *testing.T, c Config) {
+			if c.Sessions.TTL != 7*time.Minute || c.Sessions.Console {
+				t.Fatalf("sessions: %+v", c.Sessions)
+			}
+		}},
+		{name: "postgres without a dsn", file: yamlFile, env: map[string]string{"VISAGE_STORE_DRIVER": "postgres"}, wantErr: "store.dsn"},
+		{name: "unknown store driver", file: yamlFile, env: map[string]string{"VISAGE_STORE_DRIVER": "mysql"}, wantErr: "store.driver"},
 		{name: "env overrides yaml", file: yamlFile, env: map[string]string{"VISAGE_ISSUER": "http://127.0.0.1:8081", "VISAGE_LISTEN": "127.0.0.1:8081", "VISAGE_CODE_TTL": "2s"},
 			check: func(t *testing.T, c Config) {
 				if c.Issuer != "http://127.0.0.1:8081" || c.Listen != "127.0.0.1:8081" || c.CodeTTL != 2*time.Second {

@@ -2,8 +2,8 @@ package main
 
 // The Sessions API, its hosted page, webhooks and review console (authn/sessions,
 // authn/console), and their admin commands: idp apikeys, idp workflows, idp users
-// promote|demote. Settings are VISAGE_SESSIONS_* variables (see sessionsSettings) until they
-// join Config.
+// promote|demote. Settings are the YAML's sessions: block, each overridden by a
+// VISAGE_SESSIONS_* variable (sessionsSettings, part of Config).
 
 import (
 	"context"
@@ -48,25 +48,40 @@ type sessionsDeps struct {
 	EndSession func(ctx context.Context, sid string) error
 }
 
-// sessionsSettings are the Sessions API settings, read from VISAGE_SESSIONS_* variables.
+// sessionsSettings are the Sessions API settings: the `sessions:` block of the YAML, each also
+// a VISAGE_SESSIONS_* variable that overrides it.
 type sessionsSettings struct {
-	TTL            time.Duration // VISAGE_SESSIONS_TTL (30m): time to complete a session
-	WebhookTimeout time.Duration // VISAGE_SESSIONS_WEBHOOK_TIMEOUT (10s): per attempt
-	WebhookHorizon time.Duration // VISAGE_SESSIONS_WEBHOOK_HORIZON (24h): retries stop after it
-	RetryMin       time.Duration // VISAGE_SESSIONS_RETRY_MIN (2s): first retry delay
-	RetryMax       time.Duration // VISAGE_SESSIONS_RETRY_MAX (10m): longest retry delay
-	PollInterval   time.Duration // VISAGE_SESSIONS_POLL (1s): dispatcher poll
-	ExpireInterval time.Duration // VISAGE_SESSIONS_EXPIRE_EVERY (15s)
-	PurgeInterval  time.Duration // VISAGE_SESSIONS_PURGE_EVERY (1h)
-	Console        bool          // VISAGE_SESSIONS_CONSOLE (true): serve /console
-	ConsoleTTL     time.Duration // VISAGE_SESSIONS_CONSOLE_TTL (8h): console sign-in lifetime
+	TTL            time.Duration `yaml:"ttl"`             // VISAGE_SESSIONS_TTL (30m): time to complete a session
+	WebhookTimeout time.Duration `yaml:"webhook_timeout"` // VISAGE_SESSIONS_WEBHOOK_TIMEOUT (10s): per attempt
+	WebhookHorizon time.Duration `yaml:"webhook_horizon"` // VISAGE_SESSIONS_WEBHOOK_HORIZON (24h): retries stop after it
+	RetryMin       time.Duration `yaml:"retry_min"`       // VISAGE_SESSIONS_RETRY_MIN (2s): first retry delay
+	RetryMax       time.Duration `yaml:"retry_max"`       // VISAGE_SESSIONS_RETRY_MAX (10m): longest retry delay
+	PollInterval   time.Duration `yaml:"poll"`            // VISAGE_SESSIONS_POLL (1s): dispatcher poll
+	ExpireInterval time.Duration `yaml:"expire_every"`    // VISAGE_SESSIONS_EXPIRE_EVERY (15s)
+	PurgeInterval  time.Duration `yaml:"purge_every"`     // VISAGE_SESSIONS_PURGE_EVERY (1h)
+	Console        bool          `yaml:"console"`         // VISAGE_SESSIONS_CONSOLE (true): serve /console
+	ConsoleTTL     time.Duration `yaml:"console_ttl"`     // VISAGE_SESSIONS_CONSOLE_TTL (8h): console sign-in lifetime
 }
 
-func loadSessionsSettings(env func(string) (string, bool)) (sessionsSettings, error) {
+// defaultSessionsSettings returns the documented defaults.
+func defaultSessionsSettings() sessionsSettings {
 	d := sessions.DefaultConfig()
-	s := sessionsSettings{TTL: d.SessionTTL, WebhookTimeout: d.WebhookTimeout, WebhookHorizon: d.WebhookHorizon, RetryMin: d.RetryMin,
+	return sessionsSettings{TTL: d.SessionTTL, WebhookTimeout: d.WebhookTimeout, WebhookHorizon: d.WebhookHorizon, RetryMin: d.RetryMin,
 		RetryMax: d.RetryMax, PollInterval: d.PollInterval, ExpireInterval: d.ExpireInterval, PurgeInterval: d.PurgeInterval,
 		Console: true, ConsoleTTL: 8 * time.Hour}
+}
+
+// loadSessionsSettings is the defaults with the environment applied.
+func loadSessionsSettings(env func(string) (string, bool)) (sessionsSettings, error) {
+	s := defaultSessionsSettings()
+	if err := s.applyEnv(env); err != nil {
+		return s, err
+	}
+	return s, s.validate()
+}
+
+// applyEnv applies the VISAGE_SESSIONS_* variables that are set.
+func (s *sessionsSettings) applyEnv(env func(string) (string, bool)) error {
 	var errs []error
 	for name, dst := range map[string]*time.Duration{
 		"VISAGE_SESSIONS_TTL": &s.TTL, "VISAGE_SESSIONS_WEBHOOK_TIMEOUT": &s.WebhookTimeout, "VISAGE_SESSIONS_WEBHOOK_HORIZON": &s.WebhookHorizon,
@@ -91,13 +106,29 @@ func loadSessionsSettings(env func(string) (string, bool)) (sessionsSettings, er
 		}
 		s.Console = b
 	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sessions settings: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// validate checks the settings after the YAML and the environment.
+func (s sessionsSettings) validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"ttl": s.TTL, "webhook_timeout": s.WebhookTimeout, "webhook_horizon": s.WebhookHorizon,
+		"retry_min": s.RetryMin, "retry_max": s.RetryMax, "poll": s.PollInterval, "expire_every": s.ExpireInterval,
+		"purge_every": s.PurgeInterval, "console_ttl": s.ConsoleTTL} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("sessions.%s: must be a positive duration", name))
+		}
+	}
 	if s.RetryMin > s.RetryMax {
-		errs = append(errs, fmt.Errorf("VISAGE_SESSIONS_RETRY_MIN %s is above VISAGE_SESSIONS_RETRY_MAX %s", s.RetryMin, s.RetryMax))
+		errs = append(errs, fmt.Errorf("sessions.retry_min (VISAGE_SESSIONS_RETRY_MIN) %s is above sessions.retry_max %s", s.RetryMin, s.RetryMax))
 	}
 	if len(errs) > 0 {
-		return s, fmt.Errorf("sessions settings: %w", errors.Join(errs...))
+		return fmt.Errorf("sessions settings: %w", errors.Join(errs...))
 	}
-	return s, nil
+	return nil
 }
 
 // deriveKey derives a purpose-bound key from a server secret (HMAC-SHA256), so that the
@@ -112,10 +143,8 @@ func deriveKey(secret []byte, purpose string) []byte {
 // document on mux and starts the webhook worker (with session expiry and result purge) until
 // ctx ends.
 func mountSessions(ctx context.Context, mux *http.ServeMux, d sessionsDeps) error {
-	set, err := loadSessionsSettings(os.LookupEnv)
-	if err != nil {
-		return err
-	}
+	set := d.Cfg.Sessions
+	var err error
 	issuer := strings.TrimSuffix(d.Issuer, "/")
 	passive, ownPassive := d.Passive, d.Passive == nil
 	if ownPassive {
