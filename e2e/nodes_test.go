@@ -11,6 +11,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,6 +163,34 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 	}
 	if len(rr.nodesFor("/oauth/token")) != 2 {
 		t.Fatalf("the token endpoint was not served by both nodes: %v", rr.served["/oauth/token"])
+	}
+	// A key rotated through one node's data is served by both at once (the keys live in the
+	// database), and a token signed after the rotation verifies against either node's JWKS.
+	out := a.cli(t, "keys", "rotate")
+	m := regexp.MustCompile(`new signing keys ([^;\s]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("keys rotate: %q", out)
+	}
+	newKey := strings.Split(m[1], ",")[0]
+	for _, n := range []*server{a, b} {
+		resp, err := http.Get(n.url + "/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `"kid":"`+newKey+`"`) {
+			t.Errorf("%s/keys does not serve the rotated key %s", n.url, newKey)
+		}
+	}
+	nt, err := r.refresh(rt)
+	if err != nil {
+		t.Fatalf("refresh after the rotation: %v", err)
+	}
+	if raw, _ := nt.Extra("id_token").(string); raw == "" {
+		t.Fatal("no ID token after the rotation")
+	} else if _, err := verifier.Verify(ctx, raw); err != nil {
+		t.Fatalf("ID token after the rotation: %v", err)
 	}
 	// Each node says it is ready (store reachable, models loaded).
 	for _, n := range []*server{a, b} {
