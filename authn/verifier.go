@@ -50,9 +50,10 @@ type Liveness struct {
 
 // FaceMatch is the face-match signal.
 type FaceMatch struct {
+	Matcher    string  `json:"matcher"`    // onnx | dlib: the template's matcher
 	Score      int     `json:"score"`      // 0-100
 	Similarity float64 `json:"similarity"` // [0,1]
-	Distance   float64 `json:"distance"`   // Euclidean distance of the descriptors
+	Distance   float64 `json:"distance"`   // the matcher's distance (1-cos for onnx, Euclidean for dlib)
 	Band       string  `json:"band"`       // approve | review | decline
 }
 
@@ -68,8 +69,12 @@ type Decision struct {
 	// Code is the Didit-style warning code behind a decline, if any.
 	Code string `json:"code,omitempty"`
 	// AMR lists the RFC 8176 authentication methods that this verification proves.
-	AMR     []string      `json:"amr,omitempty"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	AMR []string `json:"amr,omitempty"`
+	// Upgrade, on an approved decision against a template of another matcher (a dlib template
+	// under the ONNX matcher), is the replacement template built from the approved probe; the
+	// caller seals and stores it.
+	Upgrade *face.Template `json:"-"`
+	Elapsed time.Duration  `json:"elapsed_ns"`
 }
 
 // Verifier runs the face pipeline against a template.
@@ -94,11 +99,11 @@ func (v *Verifier) Verify(ctx context.Context, frames [][]byte, tmpl *face.Templ
 		d.Reason, d.Code = "no image was sent", "NO_IMAGE"
 		return d, nil
 	}
-	if tmpl == nil || len(tmpl.Descriptors) == 0 {
+	if tmpl == nil || (len(tmpl.Descriptors) == 0 && len(tmpl.Embeddings) == 0) {
 		d.Reason, d.Code = "no enrolled face to compare with", "NO_REFERENCE_IMAGE"
 		return d, nil
 	}
-	if tmpl.ModelVersion != v.Engine.ModelVersion() {
+	if !v.Engine.CanMatch(tmpl) {
 		return d, fmt.Errorf("verify: template model %q does not match engine model %q", tmpl.ModelVersion, v.Engine.ModelVersion())
 	}
 	a, err := v.Engine.Analyze(ctx, frames[0])
@@ -129,7 +134,7 @@ func (v *Verifier) Verify(ctx context.Context, frames [][]byte, tmpl *face.Templ
 		d.Liveness = livenessSignal(res)
 		live = res.Live
 	}
-	v.match(&d, tmpl, a.Face.Descriptor, live, []string{AMRFace})
+	v.match(&d, tmpl, a.Face, live, []string{AMRFace})
 	return d, nil
 }
 
@@ -142,7 +147,7 @@ func (v *Verifier) VerifyChallenge(ctx context.Context, ch *liveness.Challenger,
 	start := time.Now()
 	d = Decision{Status: Declined}
 	defer func() { d.Elapsed = time.Since(start) }()
-	if tmpl == nil || len(tmpl.Descriptors) == 0 {
+	if tmpl == nil || (len(tmpl.Descriptors) == 0 && len(tmpl.Embeddings) == 0) {
 		d.Reason, d.Code = "no enrolled face to compare with", "NO_REFERENCE_IMAGE"
 		return d, nil
 	}
@@ -160,15 +165,15 @@ func (v *Verifier) VerifyChallenge(ctx context.Context, ch *liveness.Challenger,
 		d.Code, d.Reason = firstWarning(res, "NO_FACE_DETECTED"), "no usable face in the frames"
 		return d, nil
 	}
-	v.match(&d, tmpl, res.Probe.Face.Descriptor, res.Live, []string{AMRFace, AMRUser})
+	v.match(&d, tmpl, res.Probe.Face, res.Live, []string{AMRFace, AMRUser})
 	return d, nil
 }
 
 // match fills the face-match signal and the verdict: approved only when live and in the approve
 // band.
-func (v *Verifier) match(d *Decision, tmpl *face.Template, desc face.Descriptor, live bool, amr []string) {
-	m := v.Engine.Match(tmpl, desc)
-	d.FaceMatch = &FaceMatch{Score: m.Score, Similarity: m.Similarity, Distance: m.Distance, Band: string(m.Band)}
+func (v *Verifier) match(d *Decision, tmpl *face.Template, probe face.Face, live bool, amr []string) {
+	m := v.Engine.Match(tmpl, probe)
+	d.FaceMatch = &FaceMatch{Matcher: m.Matcher, Score: m.Score, Similarity: m.Similarity, Distance: m.Distance, Band: string(m.Band)}
 	switch {
 	case !live:
 		d.Status = Declined
@@ -180,6 +185,11 @@ func (v *Verifier) match(d *Decision, tmpl *face.Template, desc face.Descriptor,
 	case m.Band == face.BandApprove:
 		d.Status = Approved
 		d.AMR = amr
+		if !v.Engine.Current(tmpl) {
+			// The template was made by another matcher (dlib): this approved selfie seals its
+			// replacement.
+			d.Upgrade = v.Engine.TemplateFrom(probe)
+		}
 	case m.Band == face.BandReview:
 		d.Status, d.Code, d.Reason = Review, "LOW_FACE_MATCH_SIMILARITY", "the face is not a clear match"
 	default:

@@ -118,3 +118,96 @@ func TestVerify(t *testing.T) {
 		t.Fatal("a template of another model version must be an error, not a mismatch")
 	}
 }
+
+// TestDlibTemplateUpgrade: a template sealed by dlib (before the ONNX matcher was the default)
+// keeps signing its owner in, and the first approved selfie yields its ONNX successor, which
+// then matches the owner and still declines others.
+func TestDlibTemplateUpgrade(t *testing.T) {
+	eng, _ := models(t)
+	if eng.Matcher() != face.MatcherONNX {
+		t.Skip("the engine under test is not the ONNX matcher")
+	}
+	ctx := context.Background()
+	dcfg := face.DefaultConfig()
+	dcfg.ModelsDir, dcfg.Workers, dcfg.Matcher, dcfg.Policy = testenv.ModelsDir(t), 1, face.MatcherDlib, face.MatchPolicy{}
+	dcfg.EnrolJitter = -1 // deterministic: no random jitter
+	dlib, err := face.NewEngine(dcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlib.Close()
+	if dlib.ModelVersion() != eng.DlibVersion() {
+		t.Fatalf("dlib engine version %q, ONNX engine's dlib version %q", dlib.ModelVersion(), eng.DlibVersion())
+	}
+	frames := func(subject string, n int) [][]byte {
+		dir := testenv.Path(t, "nuaa-train", "bonafide", subject)
+		names, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]byte
+		for _, e := range names[:min(n, len(names))] {
+			out = append(out, read(t, "nuaa-train", "bonafide", subject, e.Name()))
+		}
+		return out
+	}
+	owner, other := frames("0001", 6), frames("0003", 3)
+	old, _, err := dlib.Enroll(ctx, owner[:1], face.EnrollOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.ModelVersion != eng.DlibVersion() || len(old.Descriptors) != 1 || len(old.Embeddings) != 0 {
+		t.Fatalf("dlib template: %q, %d descriptors, %d embeddings", old.ModelVersion, len(old.Descriptors), len(old.Embeddings))
+	}
+	v := &Verifier{Engine: eng}
+	// The owner's other webcam frames: approved against the dlib template, with dlib's policy,
+	// each carrying the successor template.
+	var upgraded *face.Template
+	for i, f := range owner[1:] {
+		d, err := v.Verify(ctx, [][]byte{f}, old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != Approved || d.FaceMatch.Matcher != face.MatcherDlib || d.Upgrade == nil {
+			t.Fatalf("owner frame %d against the dlib template: %s %s (%s, distance %.3f), upgrade %v", i+1, d.Status, d.Code, d.FaceMatch.Matcher, d.FaceMatch.Distance, d.Upgrade != nil)
+		}
+		if upgraded == nil {
+			upgraded = d.Upgrade
+		}
+	}
+	if upgraded.ModelVersion != eng.ModelVersion() || len(upgraded.Embeddings) != 1 || len(upgraded.Descriptors) != 0 {
+		t.Fatalf("successor: %q, %d embeddings, %d descriptors", upgraded.ModelVersion, len(upgraded.Embeddings), len(upgraded.Descriptors))
+	}
+	// Sealed and opened again, as the store does.
+	ring, err := face.LoadOrCreateKeyRing(t.TempDir() + "/keys.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := ring.Seal(upgraded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upgraded, err = ring.Open(blob); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range owner {
+		d, err := v.Verify(ctx, [][]byte{f}, upgraded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != Approved || d.FaceMatch.Matcher != face.MatcherONNX || d.Upgrade != nil {
+			t.Errorf("owner frame %d against the successor: %s %s (%s, distance %.3f)", i, d.Status, d.Code, d.FaceMatch.Matcher, d.FaceMatch.Distance)
+		}
+	}
+	// (Against the old dlib template NUAA's look-alikes are dlib's known weakness, which is why
+	// it is replaced; the successor declines them.)
+	for i, f := range other {
+		d, err := v.Verify(ctx, [][]byte{f}, upgraded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status == Approved || d.Upgrade != nil {
+			t.Errorf("another person's frame %d approved against the successor (distance %.3f)", i, d.FaceMatch.Distance)
+		}
+	}
+}

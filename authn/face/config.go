@@ -13,8 +13,15 @@ import (
 type Config struct {
 	// ModelsDir is the folder that `make models` fills: it must hold dlib/ with
 	// shape_predictor_5_face_landmarks.dat, dlib_face_recognition_resnet_model_v1.dat and
-	// mmod_human_face_detector.dat. Default: $VISAGE_MODELS_DIR, else models/weights.
+	// mmod_human_face_detector.dat, and for the ONNX matcher arcface/fr_feature.onnx and
+	// onnxruntime/libonnxruntime.so.1. Default: $VISAGE_MODELS_DIR, else models/weights.
 	ModelsDir string
+	// Matcher chooses the recognizer that new templates are made with and matched by:
+	// MatcherONNX (default: the ArcFace-class MobileFaceNet through ONNX Runtime, on dlib's
+	// detection and landmarks) or MatcherDlib (dlib's ResNet only, for operators who want CC0
+	// models only). Templates made by dlib keep matching under MatcherONNX (with the dlib
+	// policy) until they are replaced.
+	Matcher string
 	// Workers is the number of dlib recognizers in the pool, i.e. how many images are analysed
 	// at the same time. Each costs about 36 MB of resident memory (more while the CNN
 	// fallback runs). Default runtime.NumCPU().
@@ -33,7 +40,9 @@ type Config struct {
 	AnalyzeTimeout time.Duration
 	Detect         DetectConfig
 	Quality        QualityConfig
-	Policy         MatchPolicy
+	// Policy is the match policy of the configured Matcher, in its distance (Euclidean for
+	// dlib, 1 - cosine for ONNX). Default DefaultPolicyFor(Matcher).
+	Policy MatchPolicy
 	// EnrolJitter: enrolment describes each photo as the mean descriptor of this many randomly
 	// jittered (zoomed, rotated, shifted, mirrored) copies of the aligned face chip, as dlib
 	// allows; 0 means the default (10), negative disables. The jittering recognizers are
@@ -91,7 +100,7 @@ func (q QualityConfig) isZero() bool {
 		q.MinSharpness == 0 && q.MaxYaw == 0 && q.MaxRoll == 0 && q.MaxCutOff == 0 && len(q.Advisory) == 0
 }
 
-// MatchPolicy maps a Euclidean descriptor distance to a Band: below ApproveBelow approve, above
+// MatchPolicy maps a matcher's distance to a Band: below ApproveBelow approve, above
 // DeclineAbove decline, review in between.
 type MatchPolicy struct {
 	ApproveBelow float64
@@ -111,8 +120,28 @@ func DefaultQuality() QualityConfig {
 	}
 }
 
-// DefaultPolicy returns the match bands calibrated on LFW View 1 pairsDevTrain (README.md).
-func DefaultPolicy() MatchPolicy {
+// The matchers.
+const (
+	MatcherONNX = "onnx"
+	MatcherDlib = "dlib"
+)
+
+// DefaultPolicy returns the default matcher's (MatcherONNX) bands.
+func DefaultPolicy() MatchPolicy { return DefaultPolicyFor(MatcherONNX) }
+
+// DefaultPolicyFor returns a matcher's default bands: for ONNX (cosine distance) calibrated for
+// FAR <= 1e-4 over all impostor pairs of LFW View 1's images and <= 1e-3 over NUAA's live
+// photos; for dlib (Euclidean distance) calibrated on LFW View 1 pairsDevTrain. The runs are in
+// README.md. An unknown matcher gets the ONNX bands.
+func DefaultPolicyFor(matcher string) MatchPolicy {
+	if matcher == MatcherDlib {
+		return DlibPolicy()
+	}
+	return MatchPolicy{ApproveBelow: onnxApprove, DeclineAbove: onnxDecline}
+}
+
+// DlibPolicy returns dlib's default bands (also used for dlib templates under the ONNX matcher).
+func DlibPolicy() MatchPolicy {
 	return MatchPolicy{ApproveBelow: 0.53, DeclineAbove: 0.60}
 }
 
@@ -124,6 +153,7 @@ func DefaultConfig() Config {
 	}
 	return Config{
 		ModelsDir: models,
+		Matcher:   MatcherONNX,
 		Workers:   runtime.NumCPU(),
 		QueueSize: 16,
 		MaxBytes:  2 << 20,
@@ -153,6 +183,9 @@ func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.ModelsDir == "" {
 		c.ModelsDir = d.ModelsDir
+	}
+	if c.Matcher == "" {
+		c.Matcher = d.Matcher
 	}
 	if c.Workers <= 0 {
 		c.Workers = d.Workers
@@ -207,7 +240,7 @@ func (c Config) withDefaults() Config {
 		c.EnrolJitter = d.EnrolJitter
 	}
 	if c.Policy == (MatchPolicy{}) {
-		c.Policy = d.Policy
+		c.Policy = DefaultPolicyFor(c.Matcher)
 	}
 	return c
 }

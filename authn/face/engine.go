@@ -31,6 +31,11 @@ type Face struct {
 	// towards the image's left (the sign of Pointing'04's pan); Roll > 0: the eye line goes down
 	// towards the image's right (clockwise tilt as seen in the image).
 	Yaw, Roll float64
+	// Embedding is the ONNX matcher's L2-normalised 512-d embedding; nil when the engine runs
+	// dlib only (Config.Matcher "dlib").
+	Embedding []float32
+
+	lm [5][2]float64 // the landmarks unrounded
 }
 
 // Measures are the quality values measured on the dominant face; each warning repeats its own.
@@ -92,16 +97,20 @@ type AnalyzeOptions struct {
 	// MULTIPLE_FACES warning instead of failing with ErrMultipleFaces (for evaluation on
 	// photographs that are not selfies).
 	AllowMultipleFaces bool
-	// Jitter describes the face as enrolment does: the mean descriptor of Config.EnrolJitter
-	// jittered copies of the face chip (about EnrolJitter times slower).
+	// Jitter describes the face as enrolment does under the dlib matcher: the mean descriptor
+	// of Config.EnrolJitter jittered copies of the face chip (about EnrolJitter times slower).
+	// The ONNX matcher ignores it.
 	Jitter bool
+	// SkipEmbedding leaves Face.Embedding nil (frames that are only checked, never matched).
+	SkipEmbedding bool
 }
 
 // Engine analyses, describes and matches faces with a pool of dlib recognizers. It is safe for
 // concurrent use; it holds no global state.
 type Engine struct {
 	cfg          Config
-	modelVersion string
+	modelVersion string    // dlib's descriptor space
+	onnx         *embedder // nil under MatcherDlib
 	pool         chan *goface.Recognizer
 	recs         []*goface.Recognizer
 	slots        chan struct{} // Workers + QueueSize admission tokens
@@ -128,10 +137,19 @@ const (
 // NewEngine loads cfg.Workers recognizers (each loads the three dlib models, ~0.4 s and ~36 MB).
 func NewEngine(cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Matcher != MatcherONNX && cfg.Matcher != MatcherDlib {
+		return nil, newError(CodeInvalidArgument, ErrInvalidArgument, fmt.Errorf("matcher %q: want %q or %q", cfg.Matcher, MatcherONNX, MatcherDlib))
+	}
 	dir := filepath.Join(cfg.ModelsDir, modelSubdir)
 	version, err := modelVersion(dir)
 	if err != nil {
 		return nil, err
+	}
+	var onnx *embedder
+	if cfg.Matcher == MatcherONNX {
+		if onnx, err = newEmbedder(cfg.ModelsDir); err != nil {
+			return nil, err
+		}
 	}
 	e := &Engine{
 		cfg:          cfg,
@@ -139,6 +157,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		pool:         make(chan *goface.Recognizer, cfg.Workers),
 		jitterPool:   make(chan *goface.Recognizer, cfg.Workers),
 		modelDir:     dir,
+		onnx:         onnx,
 		slots:        make(chan struct{}, cfg.Workers+cfg.QueueSize),
 	}
 	for i := 0; i < cfg.Workers; i++ {
@@ -147,6 +166,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			for _, r := range e.recs {
 				r.Close()
 			}
+			_ = onnx.close()
 			return nil, fmt.Errorf("face: loading dlib models from %s: %w", dir, err)
 		}
 		e.recs = append(e.recs, rec)
@@ -177,9 +197,23 @@ func modelVersion(dir string) (string, error) {
 // Config returns the engine's effective configuration (defaults filled in).
 func (e *Engine) Config() Config { return e.cfg }
 
-// ModelVersion identifies the descriptor space (dlib ResNet v1 and 5-point landmarks, by the
-// SHA-256 of their weights). Templates from another version cannot be matched.
-func (e *Engine) ModelVersion() string { return e.modelVersion }
+// ModelVersion identifies the configured matcher's descriptor space, which new templates
+// carry: dlib ResNet v1 and 5-point landmarks by the SHA-256 of their weights, or the ONNX
+// model by the SHA-256 of its file. Templates of another version cannot be matched, except
+// dlib templates under the ONNX matcher (see CanMatch).
+func (e *Engine) ModelVersion() string {
+	if e.onnx != nil {
+		return e.onnx.version
+	}
+	return e.modelVersion
+}
+
+// DlibVersion identifies dlib's descriptor space (Face.Descriptor), which every analysis
+// computes whatever the matcher.
+func (e *Engine) DlibVersion() string { return e.modelVersion }
+
+// Matcher returns the configured matcher, MatcherONNX or MatcherDlib.
+func (e *Engine) Matcher() string { return e.cfg.Matcher }
 
 // Close waits for the requests in flight, then frees the recognizers. Later calls fail with
 // ErrClosed. Close is idempotent.
@@ -196,6 +230,9 @@ func (e *Engine) Close() error {
 		r.Close()
 	}
 	e.recs = nil
+	if err := e.onnx.close(); err != nil {
+		return fmt.Errorf("face: closing the onnx matcher: %w", err)
+	}
 	e.jitterMu.Lock()
 	for _, r := range e.jitterRecs {
 		r.Close()
@@ -266,7 +303,7 @@ func (e *Engine) AnalyzeWith(ctx context.Context, data []byte, opts AnalyzeOptio
 	}
 	defer leave()
 	a, img, err := e.analyzePooled(ctx, data, p, opts)
-	if err != nil || !opts.Jitter || e.cfg.EnrolJitter <= 0 {
+	if err != nil || !opts.Jitter || e.cfg.EnrolJitter <= 0 || e.onnx != nil {
 		return a, err
 	}
 	if err := e.jitter(ctx, img, a); err != nil {
@@ -566,9 +603,16 @@ func (e *Engine) analyzeImage(ctx context.Context, rec *goface.Recognizer, img *
 		}
 	}
 
-	f := Face{Box: dom.box, Descriptor: dom.desc}
+	f := Face{Box: dom.box, Descriptor: dom.desc, lm: dom.lm}
 	for i, p := range dom.lm {
 		f.Landmarks[i] = image.Pt(int(math.Round(p[0])), int(math.Round(p[1])))
+	}
+	if e.onnx != nil && !opts.SkipEmbedding {
+		emb, err := e.onnx.embed(img, dom.lm)
+		if err != nil {
+			return nil, err
+		}
+		f.Embedding = emb
 	}
 	m := measure(img, dom.box, dom.lm)
 	f.Yaw, f.Roll = m.Yaw, m.Roll

@@ -422,7 +422,7 @@ func TestMatchLFWDevTest(t *testing.T) {
 				return
 			}
 			mu.Lock()
-			results = append(results, outcome{e.Match(tmpl, a.Face.Descriptor), p})
+			results = append(results, outcome{e.Match(tmpl, a.Face), p})
 			mu.Unlock()
 		}()
 	}
@@ -508,15 +508,15 @@ func TestEnroll(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Enroll: %v", err)
 	}
-	if tmpl.ModelVersion != e.ModelVersion() || len(tmpl.Descriptors) != 2 || tmpl.Image != nil || tmpl.CreatedAt.IsZero() {
-		t.Errorf("template: version %q, %d descriptors, %d image bytes, created %v", tmpl.ModelVersion, len(tmpl.Descriptors), len(tmpl.Image), tmpl.CreatedAt)
+	if tmpl.ModelVersion != e.ModelVersion() || len(tmpl.Descriptors)+len(tmpl.Embeddings) != 2 || tmpl.Image != nil || tmpl.CreatedAt.IsZero() {
+		t.Errorf("template: version %q, %d descriptors, %d embeddings, %d image bytes, created %v", tmpl.ModelVersion, len(tmpl.Descriptors), len(tmpl.Embeddings), len(tmpl.Image), tmpl.CreatedAt)
 	}
 	probe := analyze(t, e, readFile(t, lfw(t, "Bill_Gates", 11)))
-	if r := e.Match(tmpl, probe.Face.Descriptor); r.Band == BandDecline {
+	if r := e.Match(tmpl, probe.Face); r.Band == BandDecline {
 		t.Errorf("third photo of the same person: %+v", r)
 	}
 	other := analyze(t, e, readFile(t, lfw(t, "Aaron_Peirsol", 1)))
-	if r := e.Match(tmpl, other.Face.Descriptor); r.Band != BandDecline {
+	if r := e.Match(tmpl, other.Face); r.Band != BandDecline {
 		t.Errorf("another person: %+v, want decline", r)
 	}
 
@@ -547,10 +547,10 @@ func TestEnroll(t *testing.T) {
 	// A template from another model version is never silently compared.
 	foreign := *tmpl
 	foreign.ModelVersion = "other-model"
-	if r := e.Match(&foreign, probe.Face.Descriptor); r.Band != BandDecline || r.Code != CodeModelMismatch || !math.IsInf(r.Distance, 1) {
+	if r := e.Match(&foreign, probe.Face); r.Band != BandDecline || r.Code != CodeModelMismatch || !math.IsInf(r.Distance, 1) {
 		t.Errorf("foreign template: %+v", r)
 	}
-	if _, err := e.Verify(&foreign, probe.Face.Descriptor); !errors.Is(err, ErrModelMismatch) {
+	if _, err := e.Verify(&foreign, probe.Face); !errors.Is(err, ErrModelMismatch) {
 		t.Errorf("Verify foreign template: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"time"
 )
 
 // Band is the decision a match policy gives a distance.
@@ -51,10 +52,30 @@ func (p MatchPolicy) Band(d float64) Band {
 	return BandReview
 }
 
-// MatchResult is the outcome of matching a probe descriptor against a template.
+// The ONNX matcher's default bands in cosine distance (1 - cos) and its score curve: a logistic
+// like dlib's, centred on the decline threshold and scaled so that a distance at the approve
+// threshold scores as dlib's approve threshold does (76). So the scores (and the Sessions API's
+// score thresholds) mean the same under both matchers at the band edges.
+const (
+	onnxApprove = 0.70
+	onnxDecline = 0.75
+)
+
+// SimilarityONNX maps a cosine distance to [0,1], strictly decreasing, as Similarity does for
+// dlib's distance: 1 / (1 + exp((d-0.75)/s)) with s = 0.05*0.06/0.07.
+func SimilarityONNX(d float64) float64 {
+	if math.IsNaN(d) || math.IsInf(d, 1) {
+		return 0
+	}
+	s := (onnxDecline - onnxApprove) * 0.06 / 0.07
+	return 1 / (1 + math.Exp((d-onnxDecline)/s))
+}
+
+// MatchResult is the outcome of matching a probe against a template.
 type MatchResult struct {
-	Distance   float64 // Euclidean distance to the closest template descriptor; +Inf if not comparable
-	Similarity float64 // Similarity(Distance), in [0,1]
+	Matcher    string  // MatcherONNX or MatcherDlib: whose distance this is
+	Distance   float64 // distance to the closest template entry (Euclidean for dlib, 1-cos for ONNX); +Inf if not comparable
+	Similarity float64 // the matcher's similarity of Distance, in [0,1]
 	Score      int     // round(100 * Similarity), 0-100
 	Band       Band
 	Code       string // empty, or why the template could not be compared (e.g. MODEL_VERSION_MISMATCH)
@@ -63,50 +84,121 @@ type MatchResult struct {
 // MarshalJSON writes an infinite distance as null.
 func (m MatchResult) MarshalJSON() ([]byte, error) {
 	type out struct {
+		Matcher    string   `json:"matcher,omitempty"`
 		Distance   *float64 `json:"distance"`
 		Similarity float64  `json:"similarity"`
 		Score      int      `json:"score"`
 		Band       Band     `json:"band"`
 		Code       string   `json:"code,omitempty"`
 	}
-	o := out{Similarity: m.Similarity, Score: m.Score, Band: m.Band, Code: m.Code}
+	o := out{Matcher: m.Matcher, Similarity: m.Similarity, Score: m.Score, Band: m.Band, Code: m.Code}
 	if !math.IsInf(m.Distance, 0) && !math.IsNaN(m.Distance) {
 		o.Distance = &m.Distance
 	}
 	return json.Marshal(o)
 }
 
-// Result scores a distance under the policy.
+// Result scores a dlib distance under the policy.
 func (p MatchPolicy) Result(d float64) MatchResult {
 	s := Similarity(d)
-	return MatchResult{Distance: d, Similarity: s, Score: int(math.Round(100 * s)), Band: p.Band(d)}
+	return MatchResult{Matcher: MatcherDlib, Distance: d, Similarity: s, Score: int(math.Round(100 * s)), Band: p.Band(d)}
 }
 
-// Match compares a probe descriptor with a template: the smallest distance over the template's
-// descriptors, scored with the engine's policy. A nil or empty template, or one made by another
-// model version, gives Band decline with Distance +Inf and Code set; use Verify to get that as an
-// error.
-func (e *Engine) Match(t *Template, d Descriptor) MatchResult {
-	r, err := e.Verify(t, d)
+// resultONNX scores a cosine distance under the policy.
+func (p MatchPolicy) resultONNX(d float64) MatchResult {
+	s := SimilarityONNX(d)
+	return MatchResult{Matcher: MatcherONNX, Distance: d, Similarity: s, Score: int(math.Round(100 * s)), Band: p.Band(d)}
+}
+
+// Match compares a probe face with a template: the smallest distance over the template's
+// entries, scored with the policy of the template's matcher. A nil or empty template, or one
+// made by a model version the engine cannot compare, gives Band decline with Distance +Inf and
+// Code set; use Verify to get that as an error.
+func (e *Engine) Match(t *Template, f Face) MatchResult {
+	r, err := e.Verify(t, f)
 	if err != nil {
 		return MatchResult{Distance: math.Inf(1), Band: BandDecline, Code: Code(err)}
 	}
 	return r
 }
 
+// CanMatch reports whether the engine can compare faces with the template: one of its own
+// matcher's, or a dlib template (dlib descriptors are computed under both matchers).
+func (e *Engine) CanMatch(t *Template) bool {
+	if t == nil {
+		return false
+	}
+	switch t.ModelVersion {
+	case e.modelVersion:
+		return len(t.Descriptors) > 0
+	case e.ModelVersion():
+		return e.onnx != nil && len(t.Embeddings) > 0
+	}
+	return false
+}
+
+// Current reports whether the template is of the configured matcher, i.e. needs no upgrade.
+func (e *Engine) Current(t *Template) bool {
+	return t != nil && t.ModelVersion == e.ModelVersion()
+}
+
 // Verify is Match that reports a template it cannot compare as an error wrapping
 // ErrModelMismatch or ErrInvalidArgument.
-func (e *Engine) Verify(t *Template, d Descriptor) (MatchResult, error) {
-	if t == nil || len(t.Descriptors) == 0 {
+func (e *Engine) Verify(t *Template, f Face) (MatchResult, error) {
+	if t == nil || (len(t.Descriptors) == 0 && len(t.Embeddings) == 0) {
 		return MatchResult{}, newError(CodeInvalidArgument, ErrInvalidArgument, fmt.Errorf("empty template"))
 	}
-	if t.ModelVersion != e.modelVersion {
+	if !e.CanMatch(t) {
 		return MatchResult{}, newError(CodeModelMismatch, ErrModelMismatch,
-			fmt.Errorf("template %q, engine %q: re-enrol", t.ModelVersion, e.modelVersion))
+			fmt.Errorf("template %q, engine %q: re-enrol", t.ModelVersion, e.ModelVersion()))
 	}
 	best := math.Inf(1)
-	for _, td := range t.Descriptors {
-		best = math.Min(best, Distance(td, d))
+	if t.ModelVersion == e.modelVersion {
+		for _, td := range t.Descriptors {
+			best = math.Min(best, Distance(td, f.Descriptor))
+		}
+		return e.dlibPolicy().Result(best), nil
 	}
-	return e.cfg.Policy.Result(best), nil
+	if len(f.Embedding) == 0 {
+		return MatchResult{}, newError(CodeInvalidArgument, ErrInvalidArgument, fmt.Errorf("probe has no embedding"))
+	}
+	for _, te := range t.Embeddings {
+		best = math.Min(best, CosineDistance(te, f.Embedding))
+	}
+	return e.cfg.Policy.resultONNX(best), nil
+}
+
+// dlibPolicy is the policy for dlib distances: the configured one under the dlib matcher, dlib's
+// default under the ONNX matcher.
+func (e *Engine) dlibPolicy() MatchPolicy {
+	if e.onnx == nil {
+		return e.cfg.Policy
+	}
+	return DlibPolicy()
+}
+
+// DlibPolicy returns the bands the engine applies to dlib descriptor distances.
+func (e *Engine) DlibPolicy() MatchPolicy { return e.dlibPolicy() }
+
+// Distance is the configured matcher's distance between two analysed faces (+Inf when a face
+// lacks what the matcher needs).
+func (e *Engine) Distance(a, b Face) float64 {
+	if e.onnx != nil {
+		return CosineDistance(a.Embedding, b.Embedding)
+	}
+	return Distance(a.Descriptor, b.Descriptor)
+}
+
+// TemplateFrom builds a template of the configured matcher from analysed faces (a login selfie
+// that re-seals an older template, a re-enrolment's frame).
+func (e *Engine) TemplateFrom(faces ...Face) *Template {
+	t := &Template{ModelVersion: e.ModelVersion(), CreatedAt: time.Now().UTC()}
+	for _, f := range faces {
+		if e.onnx != nil {
+			t.Embeddings = append(t.Embeddings, append([]float32(nil), f.Embedding...))
+		} else {
+			t.Descriptors = append(t.Descriptors, f.Descriptor)
+		}
+	}
+	return t
 }

@@ -12,11 +12,12 @@ import (
 	"time"
 )
 
-// Template is what enrolment keeps of a person: one or more descriptors and the model version
-// that made them. It is stored only sealed (KeyRing.Seal).
+// Template is what enrolment keeps of a person: one or more descriptors (dlib) or embeddings
+// (ONNX) and the model version that made them. It is stored only sealed (KeyRing.Seal).
 type Template struct {
 	ModelVersion string
-	Descriptors  []Descriptor
+	Descriptors  []Descriptor // dlib templates
+	Embeddings   [][]float32  // ONNX templates: unit vectors
 	CreatedAt    time.Time
 	// Image is a JPEG of the first enrolment photo, re-encoded from the decoded pixels (so with
 	// no EXIF or other metadata), kept only if EnrollOptions.KeepImage was set.
@@ -44,7 +45,7 @@ func (e *Engine) Enroll(ctx context.Context, images [][]byte, opts EnrollOptions
 		opts.MaxDescriptors = 5
 	}
 	type shot struct {
-		d     Descriptor
+		f     Face
 		sharp float64
 	}
 	var shots []shot
@@ -62,11 +63,11 @@ func (e *Engine) Enroll(ctx context.Context, images [][]byte, opts EnrollOptions
 		if i == 0 {
 			keep, _ = a.Image.(*image.RGBA)
 		}
-		shots = append(shots, shot{a.Face.Descriptor, a.Measures.Sharpness})
+		shots = append(shots, shot{a.Face, a.Measures.Sharpness})
 	}
 	for i := range shots {
 		for j := i + 1; j < len(shots); j++ {
-			if d := Distance(shots[i].d, shots[j].d); d > e.cfg.Policy.DeclineAbove {
+			if d := e.Distance(shots[i].f, shots[j].f); d > e.cfg.Policy.DeclineAbove {
 				return nil, warnings, newError(CodeEnrolmentMismatch, ErrEnrolmentMismatch,
 					fmt.Errorf("photos %d and %d are %.3f apart (decline above %.3f)", i+1, j+1, d, e.cfg.Policy.DeclineAbove))
 			}
@@ -78,10 +79,11 @@ func (e *Engine) Enroll(ctx context.Context, images [][]byte, opts EnrollOptions
 			shots[j], shots[j-1] = shots[j-1], shots[j]
 		}
 	}
-	t := &Template{ModelVersion: e.modelVersion, CreatedAt: time.Now().UTC()}
+	var keepFaces []Face
 	for i := 0; i < len(shots) && i < opts.MaxDescriptors; i++ {
-		t.Descriptors = append(t.Descriptors, shots[i].d)
+		keepFaces = append(keepFaces, shots[i].f)
 	}
+	t := e.TemplateFrom(keepFaces...)
 	if opts.KeepImage && keep != nil {
 		var buf bytes.Buffer
 		if err := jpeg.Encode(&buf, keep, &jpeg.Options{Quality: 90}); err != nil {
@@ -92,16 +94,29 @@ func (e *Engine) Enroll(ctx context.Context, images [][]byte, opts EnrollOptions
 	return t, warnings, nil
 }
 
-// templateMagic starts the binary encoding of a template (version 1).
-const templateMagic = "VTPL\x01"
+// templateMagic starts the binary encoding of a template: version 1 (dlib descriptors only,
+// still read) and version 2 (with embeddings, written).
+const (
+	templateMagicV1 = "VTPL\x01"
+	templateMagic   = "VTPL\x02"
+)
 
 // MarshalBinary encodes the template: magic, model version, creation time, descriptors
-// (little-endian float32), image.
+// (little-endian float32), embeddings (count, dimension, little-endian float32), image.
 func (t *Template) MarshalBinary() ([]byte, error) {
-	if len(t.ModelVersion) > math.MaxUint16 || len(t.Descriptors) > math.MaxUint16 || len(t.Image) > math.MaxUint32 {
+	dim := 0
+	if len(t.Embeddings) > 0 {
+		dim = len(t.Embeddings[0])
+	}
+	for _, e := range t.Embeddings {
+		if len(e) != dim || dim == 0 {
+			return nil, newError(CodeInvalidArgument, ErrInvalidArgument, errors.New("template embeddings differ in length"))
+		}
+	}
+	if len(t.ModelVersion) > math.MaxUint16 || len(t.Descriptors) > math.MaxUint16 || len(t.Embeddings) > math.MaxUint16 || dim > math.MaxUint16 || len(t.Image) > math.MaxUint32 {
 		return nil, newError(CodeInvalidArgument, ErrInvalidArgument, errors.New("template too large"))
 	}
-	b := make([]byte, 0, 32+len(t.ModelVersion)+512*len(t.Descriptors)+len(t.Image))
+	b := make([]byte, 0, 36+len(t.ModelVersion)+512*len(t.Descriptors)+4*dim*len(t.Embeddings)+len(t.Image))
 	b = append(b, templateMagic...)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(t.ModelVersion)))
 	b = append(b, t.ModelVersion...)
@@ -109,6 +124,13 @@ func (t *Template) MarshalBinary() ([]byte, error) {
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(t.Descriptors)))
 	for _, d := range t.Descriptors {
 		for _, v := range d {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+	}
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(t.Embeddings)))
+	b = binary.LittleEndian.AppendUint16(b, uint16(dim))
+	for _, e := range t.Embeddings {
+		for _, v := range e {
 			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 		}
 	}
@@ -122,7 +144,8 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 	bad := func(what string) error {
 		return newError(CodeInvalidArgument, ErrInvalidArgument, fmt.Errorf("template encoding: %s", what))
 	}
-	if !bytes.HasPrefix(b, []byte(templateMagic)) {
+	v2 := bytes.HasPrefix(b, []byte(templateMagic))
+	if !v2 && !bytes.HasPrefix(b, []byte(templateMagicV1)) {
 		return bad("bad magic")
 	}
 	b = b[len(templateMagic):]
@@ -149,6 +172,24 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 		for j := range out.Descriptors[i] {
 			out.Descriptors[i][j] = math.Float32frombits(binary.LittleEndian.Uint32(b))
 			b = b[4:]
+		}
+	}
+	if v2 {
+		if len(b) < 4 {
+			return bad("short embeddings")
+		}
+		ne, dim := int(binary.LittleEndian.Uint16(b)), int(binary.LittleEndian.Uint16(b[2:]))
+		b = b[4:]
+		if (ne > 0 && dim == 0) || len(b) < ne*dim*4+4 {
+			return bad("short embeddings")
+		}
+		for i := 0; i < ne; i++ {
+			e := make([]float32, dim)
+			for j := range e {
+				e[j] = math.Float32frombits(binary.LittleEndian.Uint32(b))
+				b = b[4:]
+			}
+			out.Embeddings = append(out.Embeddings, e)
 		}
 	}
 	ni := int(binary.LittleEndian.Uint32(b))

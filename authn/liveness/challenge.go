@@ -178,7 +178,7 @@ func (c ChallengerConfig) withDefaults() ChallengerConfig {
 	}
 	dist := 0.6
 	if c.Engine != nil {
-		dist = c.Engine.Config().Policy.DeclineAbove
+		dist = c.Engine.DlibPolicy().DeclineAbove
 	}
 	a := &c.Active
 	if a.TurnYaw <= 0 {

@@ -247,7 +247,7 @@ func (c *Challenger) checkReference(ref *face.Template, probe *face.Analysis, re
 	if ref == nil || probe == nil {
 		return 100
 	}
-	m := c.cfg.Engine.Match(ref, probe.Face.Descriptor)
+	m := c.cfg.Engine.Match(ref, probe.Face)
 	if m.Band == face.BandDecline {
 		if m.Code != "" {
 			res.warn(CodeFaceMismatch, 0, "the enrolled template cannot be compared (%s)", m.Code)

@@ -235,7 +235,7 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 			fm.Warnings = append(fm.Warnings, warning(code, LogError, "The selfie has no usable face: "+unusable+"."))
 			codes = append(codes, code)
 		default:
-			m := s.engine.Match(tmpl, probe.Face.Descriptor)
+			m := s.engine.Match(tmpl, probe.Face)
 			fm.Score = score2(100 * m.Similarity)
 			fm.Status = band(fm.Score, wf.FaceMatchApprove, wf.FaceMatchDecline)
 			if m.Code != "" {

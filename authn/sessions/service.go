@@ -285,7 +285,9 @@ type WorkflowOptions struct {
 // from the face engine's calibrated policy (distance 0.5 approves, 0.6 declines), and liveness
 // bands around the passive model's threshold.
 func DefaultWorkflowThresholds() (fmApprove, fmDecline, lvApprove, lvDecline int) {
-	p := face.DefaultPolicy()
+	// Both matchers score their approve threshold 76 and their decline threshold 50, so dlib's
+	// curve gives the same numbers as the ONNX matcher's.
+	p := face.DlibPolicy()
 	return int(100 * face.Similarity(p.ApproveBelow)), int(math.Round(100 * face.Similarity(p.DeclineAbove))),
 		int(math.Round(100 * liveness.DefaultThreshold)), 30
 }
@@ -516,7 +518,7 @@ func (s *Service) reference(ctx context.Context, app store.Application, req Crea
 		return nil, "", fmt.Errorf("create session: open template of user %s: %w", u.ID, err)
 	}
 	// The copy keeps the descriptors only, never the enrolment photo.
-	sealed, err := s.keys.Seal(&face.Template{ModelVersion: t.ModelVersion, Descriptors: t.Descriptors, CreatedAt: t.CreatedAt})
+	sealed, err := s.keys.Seal(&face.Template{ModelVersion: t.ModelVersion, Descriptors: t.Descriptors, Embeddings: t.Embeddings, CreatedAt: t.CreatedAt})
 	if err != nil {
 		return nil, "", fmt.Errorf("create session: seal reference: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gorilla/sessions"
 
-	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/oidc"
@@ -132,7 +131,8 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	tmpl := &face.Template{ModelVersion: s.engine.ModelVersion(), Descriptors: []face.Descriptor{res.Probe.Face.Descriptor}, CreatedAt: now}
+	tmpl := s.engine.TemplateFrom(res.Probe.Face)
+	tmpl.CreatedAt = now
 	sealed, err := s.keys.Seal(tmpl)
 	if err != nil {
 		s.internalJSON(w, r, "seal template", err)

@@ -189,6 +189,7 @@ type outcome struct {
 	selfieAsked bool
 	method      string
 	verdict     verdict
+	raw         string // the selfie answer's body as the browser received it
 	status      int
 	code        string
 	claims      map[string]any
@@ -313,8 +314,10 @@ func (e *stepEnv) loginAt(t *testing.T, b *browser, resp *http.Response, body, i
 		out.method = mm[1]
 		r3 := e.postSelfie(t, b, id, cm[1], photo)
 		out.status = r3.StatusCode
-		_ = json.NewDecoder(r3.Body).Decode(&out.verdict)
+		raw, _ := io.ReadAll(r3.Body)
 		r3.Body.Close()
+		out.raw = string(raw)
+		_ = json.Unmarshal(raw, &out.verdict)
 		if out.verdict.Redirect == "" {
 			return ""
 		}
@@ -525,5 +528,51 @@ func TestLoginHint(t *testing.T) {
 	_, body, _ := e.follow(t, newBrowser("198.51.100.10"), "/authorize?"+q.Encode())
 	if !strings.Contains(body, `name="username" value="aaron.p"`) {
 		t.Fatalf("login page does not pre-fill the hint: %.400s", body)
+	}
+}
+
+// TestNoScoreInBrowserAnswers: the browser learns the outcome and a reason in words, never a
+// match or liveness score, a distance or a similarity (an oracle for tuning a look-alike or a
+// spoof); the scores are in the audit log.
+func TestNoScoreInBrowserAnswers(t *testing.T) {
+	e := newStepEnv(t, nil)
+	number := regexp.MustCompile(`\d+\.\d+|\b\d{1,3}\b`)
+	check := func(name string, o outcome) {
+		t.Helper()
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(o.raw), &fields); err != nil {
+			t.Fatalf("%s: answer %q: %v", name, o.raw, err)
+		}
+		for k := range fields {
+			if !slices.Contains([]string{"status", "message", "code", "warnings", "redirect"}, k) {
+				t.Errorf("%s: the browser got %q: %s", name, k, o.raw)
+			}
+		}
+		if msg, _ := fields["message"].(string); number.MatchString(msg) {
+			t.Errorf("%s: the message carries a number: %q", name, msg)
+		}
+	}
+	approved := e.signIn(t, newBrowser("198.51.100.20"), lfwPhoto(t, "Aaron_Peirsol", 2), nil)
+	if approved.verdict.Status != "Approved" {
+		t.Fatalf("owner: %+v", approved)
+	}
+	check("approved", approved)
+	declined := e.signIn(t, newBrowser("198.51.100.21"), lfwPhoto(t, "Colin_Powell", 38), nil)
+	if declined.verdict.Status != "Declined" || declined.code != "" {
+		t.Fatalf("impostor: %+v", declined)
+	}
+	check("declined", declined)
+	events, err := e.store.ListAudit(context.Background(), "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scored := 0
+	for _, ev := range events {
+		if strings.Contains(ev.Reason, "face match "+face.MatcherONNX+" score ") {
+			scored++
+		}
+	}
+	if scored < 2 {
+		t.Errorf("%d audit events carry the match score, want both sign-ins", scored)
 	}
 }

@@ -234,7 +234,6 @@ type verdict struct {
 	Status   string   `json:"status"`
 	Message  string   `json:"message,omitempty"`
 	Code     string   `json:"code,omitempty"`
-	Score    *int     `json:"score,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Redirect string   `json:"redirect,omitempty"`
 }
@@ -544,6 +543,21 @@ func (s *Server) template(ctx context.Context, userID string) (*face.Template, e
 	return s.keys.Open(t.Sealed)
 }
 
+// upgradeTemplate replaces the user's template by t (made by the configured matcher from an
+// approved selfie) and audits the change.
+func (s *Server) upgradeTemplate(ctx context.Context, userID string, t *face.Template, now time.Time) error {
+	t.CreatedAt = now
+	sealed, err := s.keys.Seal(t)
+	if err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	if err := s.store.PutTemplate(ctx, store.Template{UserID: userID, KeyID: s.keys.PrimaryID(), ModelVersion: t.ModelVersion, Sealed: sealed, CreatedAt: now}); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	s.log.InfoContext(ctx, "template upgraded", "user", userID, "model", t.ModelVersion)
+	return nil
+}
+
 // conclude records a verification's outcome (attempt, audit) and, when approved, binds the
 // device, opens the SSO session and sends the browser on.
 func (s *Server) conclude(w http.ResponseWriter, r *http.Request, sess *sessions.Session, lr oidc.LoginRequest, userID string, a assessment, d authn.Decision, badRequest bool) {
@@ -561,6 +575,10 @@ func (s *Server) conclude(w http.ResponseWriter, r *http.Request, sess *sessions
 	if d.Status == authn.Approved {
 		outcome = "approved"
 	}
+	if ev := evidence(d); ev != "" {
+		// The scores go to the audit log (read by administrators), never to the browser.
+		a.decision.Reason += "; " + ev
+	}
 	s.audit(ctx, a, lr, userID, outcome)
 	s.log.InfoContext(ctx, "selfie sign-in", "user", userID, "method", a.decision.Method, "status", d.Status, "code", d.Code, "elapsed_ms", d.Elapsed.Milliseconds())
 	if d.Status != authn.Approved {
@@ -570,6 +588,13 @@ func (s *Server) conclude(w http.ResponseWriter, r *http.Request, sess *sessions
 		}
 		writeJSON(w, status, declined(d))
 		return
+	}
+	if d.Upgrade != nil {
+		// An approved selfie against a template of the previous matcher seals its successor.
+		if err := s.upgradeTemplate(ctx, userID, d.Upgrade, now); err != nil {
+			s.internalJSON(w, r, "upgrade template", err)
+			return
+		}
 	}
 	deviceID := a.deviceID
 	if deviceID == "" {
@@ -598,19 +623,29 @@ func (s *Server) conclude(w http.ResponseWriter, r *http.Request, sess *sessions
 		return
 	}
 	s.save(w, r, sess)
-	writeJSON(w, http.StatusOK, verdict{Status: string(d.Status), Message: "Welcome back.", Score: score(d), Redirect: next})
+	writeJSON(w, http.StatusOK, verdict{Status: string(d.Status), Message: "Welcome back.", Redirect: next})
 }
 
-func score(d authn.Decision) *int {
-	if d.FaceMatch == nil {
-		return nil
+// evidence summarises a decision's signals for the audit log: code, match and liveness scores.
+func evidence(d authn.Decision) string {
+	var parts []string
+	if d.Code != "" {
+		parts = append(parts, "code "+d.Code)
 	}
-	v := d.FaceMatch.Score
-	return &v
+	if m := d.FaceMatch; m != nil {
+		parts = append(parts, fmt.Sprintf("face match %s score %d (%s, distance %.3f)", m.Matcher, m.Score, m.Band, m.Distance))
+	}
+	if l := d.Liveness; l != nil {
+		parts = append(parts, fmt.Sprintf("liveness %s score %d", l.Method, l.Score))
+	}
+	return strings.Join(parts, ", ")
 }
 
+// declined is what the browser learns of a refused selfie: the outcome, a code and a reason in
+// plain words. Scores and distances never leave the server (they would let an attacker tune a
+// look-alike or a spoof against the thresholds); they are in the audit log and the console.
 func declined(d authn.Decision) verdict {
-	v := verdict{Status: string(d.Status), Code: d.Code, Score: score(d)}
+	v := verdict{Status: string(d.Status), Code: d.Code}
 	if d.Status == authn.Review {
 		v.Status = string(authn.Declined)
 	}

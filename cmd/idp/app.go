@@ -108,6 +108,7 @@ func (a *app) keyRing() (*face.KeyRing, error) {
 func (a *app) engine() (*face.Engine, error) {
 	fc := face.DefaultConfig()
 	fc.ModelsDir = a.cfg.ModelsDir
+	fc.Matcher, fc.Policy = a.cfg.Face.Matcher, face.DefaultPolicyFor(a.cfg.Face.Matcher)
 	if a.cfg.FaceWorkers > 0 {
 		fc.Workers = a.cfg.FaceWorkers
 	}

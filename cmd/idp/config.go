@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/risk"
 )
 
@@ -70,6 +71,13 @@ type Config struct {
 	AttemptsRetention time.Duration `yaml:"attempts_retention"` // VISAGE_ATTEMPTS_RETENTION: sign-in attempts (at least known_ip_window and failure_window)
 	AuditRetention    time.Duration `yaml:"audit_retention"`    // VISAGE_AUDIT_RETENTION
 	GrantRetention    time.Duration `yaml:"grant_retention"`    // VISAGE_GRANT_RETENTION: grants with no token left
+
+	Face FaceConfig `yaml:"face"`
+}
+
+// FaceConfig is the `face:` section.
+type FaceConfig struct {
+	Matcher string `yaml:"matcher"` // VISAGE_FACE_MATCHER: onnx (default) or dlib
 }
 
 // StoreConfig chooses the backend: the embedded SQLite file (one node) or PostgreSQL (one or
@@ -93,6 +101,7 @@ func defaultConfig() Config {
 		DeviceTTL: 400 * 24 * time.Hour, StepUp: risk.DefaultPolicy(),
 		AttemptsRetention: 90 * 24 * time.Hour, AuditRetention: 365 * 24 * time.Hour, GrantRetention: 24 * time.Hour,
 		MaxImagePixels: 2_100_000, RateLimitBurst: 30, RateLimitPerMinute: 30, RateLimitNetBurst: 120, RateLimitNetPerMinute: 120,
+		Face: FaceConfig{Matcher: face.MatcherONNX},
 	}
 }
 
@@ -168,6 +177,7 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	setStr("VISAGE_LOG_LEVEL", &cfg.LogLevel)
 	setBool("VISAGE_DEMO", &cfg.Demo)
 	setInt("VISAGE_FACE_WORKERS", &cfg.FaceWorkers)
+	setStr("VISAGE_FACE_MATCHER", &cfg.Face.Matcher)
 	setInt64("VISAGE_MAX_IMAGE_BYTES", &cfg.MaxImageBytes)
 	setBool("VISAGE_KEEP_IMAGES", &cfg.KeepImages)
 	if v, ok := env("VISAGE_LIVENESS_THRESHOLD"); ok {
@@ -249,6 +259,9 @@ func (c Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.Face.Matcher != face.MatcherONNX && c.Face.Matcher != face.MatcherDlib {
+		errs = append(errs, fmt.Errorf("face.matcher %q: want onnx or dlib", c.Face.Matcher))
 	}
 	if c.FaceWorkers < 0 {
 		errs = append(errs, errors.New("face_workers: must be 0 (one per CPU) or more"))

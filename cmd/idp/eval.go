@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,8 +16,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/face/faceeval"
+	"github.com/visage-idp/visage/authn/liveness"
 )
 
 // defaultModelsDir is $VISAGE_MODELS_DIR, else models/weights.
@@ -48,7 +51,9 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 	limit := fl.Int("limit", 0, "use only the first N pairs of each kind (0: all)")
 	listFTA := fl.Bool("failures", false, "list the images that failed to acquire")
 	study := fl.Int("quality-study", 0, "instead of the evaluation: degrade the second photo of this many genuine pairs (blur, dark, bright, small, cut off, rolled) and print how the quality measure and the match suffer")
-	enrolSide := fl.Bool("enrol", false, "describe the first image of each pair as enrolment does (jittered descriptor), the second as login does")
+	enrolSide := fl.Bool("enrol", false, "describe the first image of each pair as enrolment does (jittered descriptor under the dlib matcher), the second as login does")
+	allPairs := fl.Bool("all-pairs", false, "compare every pair of images under --images (one folder per person: same folder genuine, else impostor) instead of --pairs or sampled pairs")
+	matcher := fl.String("matcher", face.MatcherONNX, "matcher to evaluate: onnx or dlib")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -62,10 +67,20 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("eval faces: --baseline and --compare exclude each other")
 	}
 	var pairs []faceeval.Pair
+	var all []faceeval.Image
 	var err error
-	if *pairsFile != "" {
+	switch {
+	case *allPairs:
+		if *study > 0 || *limit > 0 {
+			return errors.New("eval faces: --all-pairs excludes --limit and --quality-study")
+		}
+		if all, err = faceeval.FolderImages(*images); err == nil && *pairsFile != "" {
+			// Both: every pair, and the pairs file's pairs from the same descriptions.
+			pairs, err = faceeval.ReadLFWPairs(*pairsFile, *images)
+		}
+	case *pairsFile != "":
 		pairs, err = faceeval.ReadLFWPairs(*pairsFile, *images)
-	} else {
+	default:
 		pairs, err = faceeval.FolderPairs(*images, faceeval.FolderOptions{Impostors: *impostors, Seed: *seed})
 	}
 	if err != nil {
@@ -75,11 +90,15 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		pairs = limitPairs(pairs, *limit)
 	}
 
-	policy := face.DefaultPolicy()
+	if *baseline {
+		*matcher = face.MatcherDlib
+	}
+	policy := face.DefaultPolicyFor(*matcher)
 	var engine *face.Engine
 	if !*baseline {
 		cfg := face.DefaultConfig()
-		cfg.ModelsDir, cfg.Workers = *models, max(1, *workers)
+		cfg.ModelsDir, cfg.Workers, cfg.Matcher = *models, max(1, *workers), *matcher
+		cfg.Policy = face.DefaultPolicyFor(*matcher)
 		cfg.QueueSize = 4 * cfg.Workers
 		engine, err = face.NewEngine(cfg)
 		if err != nil {
@@ -98,6 +117,16 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("eval faces: decline threshold %.3f below approve threshold %.3f", policy.DeclineAbove, policy.ApproveBelow)
 	}
 	opts := faceeval.Options{Workers: max(1, *workers), Policy: policy}
+	if engine != nil {
+		opts.Distance = engine.Distance
+	}
+	evaluate := func(describe faceeval.DescribeFunc, o faceeval.Options) (*faceeval.Result, error) {
+		if *allPairs {
+			o.Pairs = pairs
+			return faceeval.EvaluateAllPairs(ctx, all, describe, o)
+		}
+		return faceeval.Evaluate(ctx, pairs, describe, o)
+	}
 	if *study > 0 {
 		if engine == nil {
 			return errors.New("eval faces: --quality-study needs the engine, not --baseline")
@@ -123,7 +152,7 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 	var systems []system
 	if engine != nil {
 		eopts := opts
-		name := "engine"
+		name := "engine (" + engine.Matcher() + ")"
 		if *enrolSide {
 			eopts.EnrolDescribe = faceeval.EngineDescriber(engine, *gate, true)
 			name += ", enrolment side jittered"
@@ -131,7 +160,7 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		if *gate {
 			name += ", quality gate"
 		}
-		res, err := faceeval.Evaluate(ctx, pairs, faceeval.EngineDescriber(engine, *gate, false), eopts)
+		res, err := evaluate(faceeval.EngineDescriber(engine, *gate, false), eopts)
 		if err != nil {
 			return fmt.Errorf("eval faces: %w", err)
 		}
@@ -142,7 +171,12 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("eval faces: %w", err)
 		}
-		res, err := faceeval.Evaluate(ctx, pairs, b.Describe, opts)
+		bopts := opts
+		bopts.Distance = faceeval.DlibDistance
+		if *compare {
+			bopts.Policy = face.DlibPolicy()
+		}
+		res, err := evaluate(b.Describe, bopts)
 		b.Close()
 		if err != nil {
 			return fmt.Errorf("eval faces: %w", err)
@@ -154,7 +188,7 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		var curves []faceeval.Curve
 		for _, s := range systems {
 			curves = append(curves, faceeval.Curve{Name: s.name, Genuine: s.res.GenuineD, Impostor: s.res.ImpostorD,
-				Approve: policy.ApproveBelow, Decline: policy.DeclineAbove})
+				Approve: s.res.Metrics.Approve, Decline: s.res.Metrics.Decline})
 		}
 		title := filepath.Base(*images)
 		if *pairsFile != "" {
@@ -169,7 +203,13 @@ func runEvalFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		return enc.Encode(systems[0].res)
 	}
 	for _, s := range systems {
+		if *allPairs {
+			s.name += ", all pairs"
+		}
 		printEval(stdout, s.name, s.res, *listFTA)
+		if s.res.PairsFile != nil {
+			printEval(stdout, s.name+": "+filepath.Base(*pairsFile), s.res.PairsFile, false)
+		}
 	}
 	if *plotFile != "" {
 		fmt.Fprintf(stdout, "plot written to %s\n", *plotFile)
@@ -200,7 +240,8 @@ func printEval(w io.Writer, name string, r *faceeval.Result, listFTA bool) {
 	fmt.Fprintf(w, "EER                   %.4f (at distance %.4f)\n", m.EER, m.EERThreshold)
 	fmt.Fprintf(w, "TAR at FAR 1e-2       %.4f (distance < %.4f)\n", m.TAR1e2, m.Threshold1e2)
 	fmt.Fprintf(w, "TAR at FAR 1e-3       %.4f (distance < %.4f)\n", m.TAR1e3, m.Threshold1e3)
-	fmt.Fprintf(w, "approve < %.3f        accuracy %.4f, FAR %.4f, FRR %.4f\n", m.Approve, m.Accuracy, m.ApproveFAR, m.ApproveFRR)
+	fmt.Fprintf(w, "TAR at FAR 1e-4       %.4f (distance < %.4f)\n", m.TAR1e4, m.Threshold1e4)
+	fmt.Fprintf(w, "approve < %.3f        accuracy %.4f, FAR %.6f (%d of %d), FRR %.4f\n", m.Approve, m.Accuracy, m.ApproveFAR, int(math.Round(m.ApproveFAR*float64(m.Impostor))), m.Impostor, m.ApproveFRR)
 	fmt.Fprintf(w, "decline > %.3f        FAR %.4f (impostors not declined), FRR %.4f (genuine declined)\n", m.Decline, m.DeclineFAR, m.DeclineFRR)
 	fmt.Fprintf(w, "review band           %.2f%% of genuine, %.2f%% of impostor pairs\n", 100*m.ReviewGenuine, 100*m.ReviewImpostor)
 	fmt.Fprintf(w, "accuracy at 0.6       %.4f; best %.4f at %.4f\n", m.AccuracyAt06, m.BestAccuracy, m.BestAccuracyThreshold)
@@ -245,6 +286,8 @@ func runBenchFaces(ctx context.Context, args []string, stdout io.Writer) error {
 	n := fl.Int("n", 200, "measured calls")
 	asJSON := fl.Bool("json", false, "print one JSON object: p50_ms, p95_ms, p99_ms, per_second, workers")
 	models := fl.String("models", defaultModelsDir(), "model weights folder (holding dlib/)")
+	matcher := fl.String("matcher", face.MatcherONNX, "matcher: onnx or dlib")
+	verdict := fl.Bool("verdict", false, "measure a whole sign-in verdict per image (analyse, embed, PASSIVE liveness, match against a template enrolled from the first image) instead of the analysis alone")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -289,17 +332,33 @@ func runBenchFaces(ctx context.Context, args []string, stdout io.Writer) error {
 		imgs = append(imgs, b)
 	}
 	cfg := face.DefaultConfig()
-	cfg.ModelsDir, cfg.Workers = *models, max(1, *workers)
+	cfg.ModelsDir, cfg.Workers, cfg.Matcher = *models, max(1, *workers), *matcher
 	engine, err := face.NewEngine(cfg)
 	if err != nil {
 		return fmt.Errorf("bench faces: %w", err)
 	}
 	defer engine.Close()
-	res, err := faceeval.Bench(ctx, faceeval.BenchConfig{Workers: cfg.Workers, N: *n, Images: imgs},
-		func(ctx context.Context, img []byte) error {
-			_, err := engine.Analyze(ctx, img)
+	call := func(ctx context.Context, img []byte) error {
+		_, err := engine.Analyze(ctx, img)
+		return err
+	}
+	if *verdict {
+		passive, err := liveness.NewPassive(liveness.PassiveConfig{ModelsDir: *models})
+		if err != nil {
+			return fmt.Errorf("bench faces: %w", err)
+		}
+		defer passive.Close()
+		tmpl, _, err := engine.Enroll(ctx, imgs[:1], face.EnrollOptions{})
+		if err != nil {
+			return fmt.Errorf("bench faces: enrolling the first image: %w", err)
+		}
+		v := &authn.Verifier{Engine: engine, Passive: passive}
+		call = func(ctx context.Context, img []byte) error {
+			_, err := v.Verify(ctx, [][]byte{img}, tmpl)
 			return err
-		})
+		}
+	}
+	res, err := faceeval.Bench(ctx, faceeval.BenchConfig{Workers: cfg.Workers, N: *n, Images: imgs}, call)
 	if err != nil {
 		return fmt.Errorf("bench faces: %w", err)
 	}

@@ -14,10 +14,11 @@ type Metrics struct {
 	Genuine, Impostor int
 	EER               float64 // equal error rate
 	EERThreshold      float64
-	// TAR at the threshold where FAR <= 1e-2 and 1e-3 (the largest such threshold), and those
-	// thresholds. With N impostor pairs, at most floor(FAR*N) are accepted.
-	TAR1e2, TAR1e3             float64
-	Threshold1e2, Threshold1e3 float64
+	// TAR at the threshold where FAR <= 1e-2, 1e-3 and 1e-4 (the largest such threshold), and
+	// those thresholds. With N impostor pairs, at most floor(FAR*N) are accepted (so with fewer
+	// than 10,000 impostor pairs the 1e-4 point accepts none).
+	TAR1e2, TAR1e3, TAR1e4                   float64
+	Threshold1e2, Threshold1e3, Threshold1e4 float64
 	// At the approve threshold: accuracy, FAR (impostors approved) and FRR (genuine not approved).
 	Approve                                 float64
 	Accuracy, ApproveFAR, ApproveFRR        float64
@@ -80,6 +81,7 @@ func Compute(genuine, impostor []float64, approve, decline float64) Metrics {
 	}
 	m.TAR1e2, m.Threshold1e2 = tarAt(1e-2)
 	m.TAR1e3, m.Threshold1e3 = tarAt(1e-3)
+	m.TAR1e4, m.Threshold1e4 = tarAt(1e-4)
 	m.Accuracy, m.ApproveFAR, m.ApproveFRR = acc(approve), far(approve), frr(approve)
 	m.DeclineFAR = float64(atMost(im, decline)) / ni
 	m.DeclineFRR = float64(len(g)-atMost(g, decline)) / ng
