@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
 	"github.com/visage-idp/visage/oidc"
@@ -77,6 +78,10 @@ func (s *Server) reenrolChallenge(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ch)
 }
 
+// CodeReenrolMismatch is the answer to a re-enrolment whose new face does not match the current
+// template.
+const CodeReenrolMismatch = "REENROL_FACE_MISMATCH"
+
 func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := s.session(r)
@@ -110,8 +115,13 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, bad)
 		return
 	}
-	// No reference template: the face has changed. The challenge itself checks that every frame
-	// shows the same live, turning head.
+	// The challenge checks that every frame shows the same live, turning head; the new face is
+	// then compared with the current template below (a stolen session must not swap the face).
+	current, err := s.template(ctx, ss.UserID)
+	if err != nil {
+		s.internalJSON(w, r, "load template", err)
+		return
+	}
 	res, err := s.chall.Verify(ctx, id, frames, nil)
 	if err != nil {
 		if errors.Is(err, liveness.ErrInvalidInput) || errors.Is(err, liveness.ErrChallenge) {
@@ -131,6 +141,21 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
+	if current != nil {
+		// The new face must match the current one at least in the review band: a face can age,
+		// grow a beard or change glasses, not become someone else's. A change beyond that is
+		// refused (an administrator re-enrols the user after checking who they are).
+		if m := s.engine.Match(current, res.Probe.Face); m.Band == face.BandDecline {
+			if err := s.store.AppendAudit(ctx, store.AuditEvent{At: now, UserID: ss.UserID, IP: risk.ClientIP(r, s.cfg.TrustedProxies).String(), Method: string(liveness.MethodActive3D),
+				Outcome: "reenrol_refused", Reason: fmt.Sprintf("new face does not match the current template: face match %s score %d (%s, distance %.3f) %s", m.Matcher, m.Score, m.Band, m.Distance, m.Code)}); err != nil {
+				s.log.ErrorContext(ctx, "audit", "err", err)
+			}
+			s.log.InfoContext(ctx, "re-enrolment refused", "user", ss.UserID, "code", CodeReenrolMismatch)
+			writeJSON(w, http.StatusOK, verdict{Status: "Declined", Code: CodeReenrolMismatch,
+				Message: "This face does not match the face enrolled on your account, so it cannot replace it here. Ask an administrator to re-enrol you."})
+			return
+		}
+	}
 	tmpl := s.engine.TemplateFrom(res.Probe.Face)
 	tmpl.CreatedAt = now
 	sealed, err := s.keys.Seal(tmpl)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -184,28 +185,51 @@ func TestReenrolment(t *testing.T) {
 	if v.Status == "Approved" {
 		t.Fatalf("a still photo re-enrolled a face: %d %+v", status, v)
 	}
-	// A real head turn of the new face (Pointing'04 person 01) re-enrols.
+	// A stolen session: a real head turn of somebody else (Pointing'04 person 01) is a live
+	// face, but not the account's: refused, audited, and both faces stay where they were.
 	status, v = e.reenrol(t, b, func(ch liveness.Challenge) ([][]byte, []time.Time) {
 		return pointing04Frames(t, "01", ch, time.Now())
 	})
-	if status != http.StatusOK || v.Status != "Approved" {
-		t.Fatalf("live head turn: %d %+v", status, v)
+	if status != http.StatusOK || v.Status != "Declined" || v.Code != CodeReenrolMismatch {
+		t.Fatalf("another person's head turn: %d %+v", status, v)
 	}
-	fresh := newBrowser("198.51.100.10")
-	if o := e.signIn(t, fresh, old, nil); o.code != "" || o.verdict.Code != "FACE_MATCH_DECLINED" {
-		t.Fatalf("the old face still signs in: %+v", o)
+	if o := e.signIn(t, newBrowser("198.51.100.10"), old, nil); o.code == "" {
+		t.Fatalf("the owner no longer signs in after a refused re-enrolment: %+v", o)
 	}
 	newFace := testenv.Path(t, "pointing04", "Person01", "person01272+30+0.jpg") // not among the burst frames
-	if o := e.signIn(t, newBrowser("198.51.100.10"), newFace, nil); o.code == "" {
-		t.Fatalf("the new face does not sign in: %+v", o)
+	if o := e.signIn(t, newBrowser("198.51.100.10"), newFace, nil); o.code != "" {
+		t.Fatalf("the other face signs in after a refused re-enrolment: %+v", o)
+	}
+
+	// The owner's own head turn re-enrols: person 01 enrolled from a frontal photo, signed in
+	// with another, re-enrols through the head turn and then signs in from a third pose.
+	p01, err := os.ReadFile(testenv.Path(t, "pointing04", "Person01", "person01146+0+0.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Enrol(t.Context(), e.store, testEngine(t), e.keys, Account{Username: "p01"}, [][]byte{p01}, false, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	ob := newBrowser("198.51.100.11")
+	if o := e.signInAs(t, ob, "p01", testenv.Path(t, "pointing04", "Person01", "person01246+0+0.jpg"), nil); o.code == "" {
+		t.Fatalf("person 01 selfie sign-in: %+v", o)
+	}
+	status, v = e.reenrol(t, ob, func(ch liveness.Challenge) ([][]byte, []time.Time) {
+		return pointing04Frames(t, "01", ch, time.Now())
+	})
+	if status != http.StatusOK || v.Status != "Approved" {
+		t.Fatalf("the owner's live head turn: %d %+v", status, v)
+	}
+	if o := e.signInAs(t, newBrowser("198.51.100.11"), "p01", newFace, nil); o.code == "" {
+		t.Fatalf("the re-enrolled face does not sign in: %+v", o)
 	}
 	evs, _ := e.store.ListAudit(t.Context(), "", 50)
-	found := false
+	var outcomes []string
 	for _, ev := range evs {
-		found = found || ev.Outcome == "reenrolled"
+		outcomes = append(outcomes, ev.Outcome)
 	}
-	if !found {
-		t.Fatal("re-enrolment not audited")
+	if !slices.Contains(outcomes, "reenrolled") || !slices.Contains(outcomes, "reenrol_refused") {
+		t.Fatalf("re-enrolments not audited: %v", outcomes)
 	}
 }
 
