@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,7 +58,7 @@ func TestEvalFacesPairsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj, keys := jsonKeys(t, out.Bytes())
-	if want := []string{"accuracy", "eer", "fta", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
+	if want := []string{"accuracy", "eer", "far_at_approve", "fta", "frr_at_approve", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 	if obj["genuine"].(float64) != 6 || obj["impostor"].(float64) != 6 || obj["images"].(float64) < 20 || obj["fta"].(float64) != 0 {
@@ -65,7 +66,7 @@ func TestEvalFacesPairsJSON(t *testing.T) {
 	}
 	tar := obj["tar_at_far"].(map[string]any)
 	th := obj["thresholds"].(map[string]any)
-	if tar["1e-2"] == nil || tar["1e-3"] == nil || th["1e-2"] == nil || th["1e-3"] == nil || th["approve"] == nil {
+	if tar["1e-2"] == nil || tar["1e-3"] == nil || tar["1e-4"] == nil || th["1e-2"] == nil || th["1e-3"] == nil || th["1e-4"] == nil || th["approve"] == nil {
 		t.Errorf("tar_at_far %v thresholds %v", tar, th)
 	}
 	if st, err := os.Stat(plot); err != nil || st.Size() < 1000 {
@@ -91,6 +92,48 @@ func TestEvalFacesFolder(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestEvalFacesAllPairs: --all-pairs compares every pair of images of a one-folder-per-person
+// directory (3 people, 2+2+3 photos: 1+1+3 genuine, 16 impostor pairs), with the rates at the
+// approve threshold, and a pairs file's pairs from the same descriptions.
+func TestEvalFacesAllPairs(t *testing.T) {
+	models := testenv.ModelsDir(t)
+	dir := t.TempDir()
+	for person, nums := range map[string][]int{"Aaron_Peirsol": {1, 2}, "Bill_Gates": {3, 4}, "Alec_Baldwin": {1, 2, 3}} {
+		if err := os.Mkdir(filepath.Join(dir, person), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nums {
+			name := fmt.Sprintf("%s_%04d.jpg", person, n)
+			if err := os.Symlink(testenv.Path(t, "lfw-view1", "images", person, name), filepath.Join(dir, person, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pairs := filepath.Join(t.TempDir(), "pairs.txt")
+	os.WriteFile(pairs, []byte("Bill_Gates\t3\t4\nAaron_Peirsol\t1\tAlec_Baldwin\t2\n"), 0o600)
+	var out bytes.Buffer
+	if err := runEvalFaces(context.Background(), []string{"--images", dir, "--all-pairs", "--pairs", pairs, "--json", "--models", models, "--workers", "2"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Images, Genuine, Impostor int
+		FARAtApprove              float64                          `json:"far_at_approve"`
+		FRRAtApprove              float64                          `json:"frr_at_approve"`
+		TAR                       map[string]float64               `json:"tar_at_far"`
+		PairsFile                 *struct{ Genuine, Impostor int } `json:"pairs_file"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if r.Images != 7 || r.Genuine != 5 || r.Impostor != 16 || r.PairsFile == nil || r.PairsFile.Genuine != 1 || r.PairsFile.Impostor != 1 {
+		t.Fatalf("counts: %s", out.String())
+	}
+	// Seven clear photos of three people: no impostor approved, the genuine pairs approved.
+	if r.FARAtApprove != 0 || r.FRRAtApprove > 0.2 || r.TAR["1e-4"] < 0.8 {
+		t.Errorf("rates: %s", out.String())
 	}
 }
 

@@ -168,7 +168,7 @@ func TestEvaluateLFWSubset(t *testing.T) {
 			sub, i = append(sub, p), i+1
 		}
 	}
-	res, err := Evaluate(context.Background(), sub, EngineDescriber(e, false, false), Options{Workers: 2})
+	res, err := Evaluate(context.Background(), sub, EngineDescriber(e, false, false), Options{Workers: 2, Distance: e.Distance})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +190,10 @@ func TestEvaluateLFWSubset(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if want := []string{"accuracy", "eer", "fta", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
+	if want := []string{"accuracy", "eer", "far_at_approve", "fta", "frr_at_approve", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
 		t.Errorf("JSON keys %v, want %v", keys, want)
 	}
-	if tar := obj["tar_at_far"].(map[string]any); len(tar) != 2 || tar["1e-2"] == nil || tar["1e-3"] == nil {
+	if tar := obj["tar_at_far"].(map[string]any); len(tar) != 3 || tar["1e-2"] == nil || tar["1e-3"] == nil || tar["1e-4"] == nil {
 		t.Errorf("tar_at_far %v", tar)
 	}
 
