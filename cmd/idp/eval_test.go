@@ -58,7 +58,7 @@ func TestEvalFacesPairsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj, keys := jsonKeys(t, out.Bytes())
-	if want := []string{"accuracy", "eer", "far_at_approve", "fta", "frr_at_approve", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
+	if want := []string{"accuracy", "eer", "far_at_approve", "frr_at_approve", "fta", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 	if obj["genuine"].(float64) != 6 || obj["impostor"].(float64) != 6 || obj["images"].(float64) < 20 || obj["fta"].(float64) != 0 {

@@ -190,7 +190,7 @@ func TestEvaluateLFWSubset(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if want := []string{"accuracy", "eer", "far_at_approve", "fta", "frr_at_approve", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
+	if want := []string{"accuracy", "eer", "far_at_approve", "frr_at_approve", "fta", "genuine", "images", "impostor", "tar_at_far", "thresholds"}; !slices.Equal(keys, want) {
 		t.Errorf("JSON keys %v, want %v", keys, want)
 	}
 	if tar := obj["tar_at_far"].(map[string]any); len(tar) != 3 || tar["1e-2"] == nil || tar["1e-3"] == nil || tar["1e-4"] == nil {

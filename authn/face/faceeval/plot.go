@@ -114,6 +114,11 @@ func WritePlot(path, title string, curves []Curve) error {
 	roc.Add(plotter.NewGrid())
 	det.Add(plotter.NewGrid())
 
+	// Fixed log ranges: a perfectly separating matcher draws every DET point at the floor, and a
+	// log axis of zero width cannot be drawn.
+	roc.X.Min, roc.X.Max = floorX, 1
+	det.X.Min, det.X.Max = floorX, 1
+	det.Y.Min, det.Y.Max = floorY, 1
 	if err := plotpng.WriteSideBySide(path, roc, det); err != nil {
 		return fmt.Errorf("faceeval: %w", err)
 	}
