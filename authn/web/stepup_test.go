@@ -576,3 +576,50 @@ func TestNoScoreInBrowserAnswers(t *testing.T) {
 		t.Errorf("%d audit events carry the match score, want both sign-ins", scored)
 	}
 }
+
+// TestDlibTemplateUpgradedBySelfie: an account enrolled under the dlib matcher signs in under
+// the ONNX matcher, and that approved selfie replaces its template by an ONNX one, which the
+// next sign-in uses.
+func TestDlibTemplateUpgradedBySelfie(t *testing.T) {
+	e := newStepEnv(t, nil)
+	ctx := context.Background()
+	dcfg := face.DefaultConfig()
+	dcfg.ModelsDir, dcfg.Workers, dcfg.Matcher, dcfg.Policy, dcfg.EnrolJitter = testenv.ModelsDir(t), 1, face.MatcherDlib, face.MatchPolicy{}, -1
+	dlib, err := face.NewEngine(dcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlib.Close()
+	img, err := os.ReadFile(lfwPhoto(t, "Bill_Gates", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := Enrol(ctx, e.store, dlib, e.keys, Account{Username: "bill"}, [][]byte{img}, false, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := func() string {
+		tm, err := e.store.GetTemplate(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.ModelVersion
+	}
+	if v := version(); v != testEngine(t).DlibVersion() {
+		t.Fatalf("enrolled template %q, want dlib's", v)
+	}
+	// Distances measured on these photos: dlib 0.39 from photo 3 to 15 (approve < 0.53); ONNX
+	// 0.32 from 15 to 11 (approve < 0.52), 1.03 from Bill Gates 15 to Colin Powell 38.
+	if o := e.signInAs(t, newBrowser("198.51.100.30"), "bill", lfwPhoto(t, "Bill_Gates", 15), nil); o.code == "" {
+		t.Fatalf("dlib template, first sign-in: %+v", o)
+	}
+	if v := version(); v != testEngine(t).ModelVersion() {
+		t.Fatalf("after an approved selfie the template is %q, want the ONNX matcher's %q", v, testEngine(t).ModelVersion())
+	}
+	if o := e.signInAs(t, newBrowser("198.51.100.31"), "bill", lfwPhoto(t, "Bill_Gates", 11), nil); o.code == "" {
+		t.Fatalf("ONNX template, next sign-in: %+v", o)
+	}
+	if o := e.signInAs(t, newBrowser("198.51.100.32"), "bill", lfwPhoto(t, "Colin_Powell", 38), nil); o.code != "" {
+		t.Fatalf("another person signs in on the upgraded template: %+v", o)
+	}
+}
