@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/visage-idp/visage/internal/testenv"
 )
 
 // TestTemplateEncoding: version-2 templates round-trip their embeddings; version-1 blobs (dlib
@@ -81,6 +83,30 @@ func TestAlignment(t *testing.T) {
 		x, y := inv.apply(p[0], p[1])
 		if math.Hypot(x-src[i][0], y-src[i][1]) > 1e-9 {
 			t.Fatalf("inverse maps %v to (%v, %v), want %v", p, x, y, src[i])
+		}
+	}
+}
+
+// TestDecoy: the decoy template is the engine's own format and declines every face, under both
+// matchers.
+func TestDecoy(t *testing.T) {
+	for _, matcher := range []string{MatcherONNX, MatcherDlib} {
+		e := testEngine(t)
+		if matcher == MatcherDlib {
+			var err error
+			if e, err = NewEngine(Config{ModelsDir: testenv.ModelsDir(t), Workers: 1, Matcher: MatcherDlib}); err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+		}
+		d := e.Decoy()
+		if !e.CanMatch(d) || !e.Current(d) {
+			t.Fatalf("%s: decoy %q cannot be matched by the engine", matcher, d.ModelVersion)
+		}
+		for _, p := range []string{lfw(t, "Bill_Gates", 3), lfw(t, "Aaron_Peirsol", 1)} {
+			if r := e.Match(d, analyze(t, e, readFile(t, p)).Face); r.Band != BandDecline || r.Distance < 0.8 {
+				t.Errorf("%s: %s against the decoy: %+v", matcher, p, r)
+			}
 		}
 	}
 }
