@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/visage-idp/visage/authn/words"
 )
 
 // Rate is one bucket's shape; a zero Burst disables that limit.
@@ -180,11 +182,11 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		secs := max(1, int(math.Ceil(retry.Seconds())))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		retry = time.Duration(secs) * time.Second
-		who := "your address"
+		who := words.Address
 		if scope == "network" {
-			who = "your network"
+			who = words.NetworkRequests
 		}
-		msg := fmt.Sprintf("Too many requests from %s. Try again in %s.", who, WaitInWords(retry))
+		msg := words.Lockout(who, retry)
 		if wantsJSON(r) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -199,19 +201,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 
 // WaitInWords says a wait as a person would read it: "a second", "20 seconds", "a minute",
 // "3 minutes" (rounded up).
-func WaitInWords(d time.Duration) string {
-	secs := int(math.Ceil(d.Seconds()))
-	switch {
-	case secs <= 1:
-		return "a second"
-	case secs < 60:
-		return fmt.Sprintf("%d seconds", secs)
-	case secs <= 60:
-		return "a minute"
-	default:
-		return fmt.Sprintf("%d minutes", (secs+59)/60)
-	}
-}
+func WaitInWords(d time.Duration) string { return words.Wait(d) }
 
 // wantsJSON: the capture scripts and API clients read JSON; a page navigation reads text.
 func wantsJSON(r *http.Request) bool {

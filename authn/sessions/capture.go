@@ -12,6 +12,7 @@ import (
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/store"
 )
 
@@ -135,7 +136,8 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 	var res Results
 	var probe *face.Analysis
 	var statuses, codes []string
-	unusable := "" // why the frame cannot be used, if it cannot
+	unusable := ""     // why the frame cannot be used, if it cannot (for the results)
+	unusableCode := "" // ... as a code: the person reads its sentence (authn/words)
 
 	if hasFeature(wf, FeatureLiveness) {
 		var r liveness.Result
@@ -148,10 +150,12 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 				// A challenge that cannot be checked (expired, used, a malformed burst) is an
 				// unusable capture: the page asks again.
 				unusable = "the check could not be completed (" + liveness.Code(err) + ")"
+				unusableCode = liveness.Code(err)
 				r.Probe, err = nil, nil
 			} else if err == nil && r.Method != "" && risk.Strength(string(r.Method)) < risk.Strength(method) {
 				// A challenge issued before the session was escalated does not count.
 				unusable = "the check is weaker than this verification needs (" + string(r.Method) + ", not " + method + ")"
+				unusableCode = liveness.CodeInvalidMethod
 				r = liveness.Result{}
 			}
 		case s.passive == nil:
@@ -169,6 +173,10 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 			lc.Score = 0
 			if unusable == "" {
 				unusable = firstMessage(r.Warnings)
+				unusableCode = face.CodeNoFaceDetected
+				if len(r.Warnings) > 0 {
+					unusableCode = r.Warnings[0].Code
+				}
 			}
 		case challenge && !r.Live:
 			// A failed challenge check (wrong turns, a flat face, no reflection) is decisive.
@@ -199,6 +207,7 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 				return Outcome{}, s.systemError("capture: analyse", err)
 			}
 			unusable = imageReason(err)
+			unusableCode = face.Code(err)
 			codes = append(codes, face.Code(err))
 		} else {
 			probe = a
@@ -206,6 +215,7 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 	}
 	if probe != nil && !probe.Usable() {
 		unusable = imageReason(probe.Err())
+		unusableCode = face.Code(probe.Err())
 		if !hasFeature(wf, FeatureLiveness) {
 			codes = append(codes, face.Code(probe.Err()))
 		}
@@ -216,7 +226,7 @@ func (s *Service) Capture(ctx context.Context, v store.Verification, in Capture,
 			return Outcome{}, err
 		}
 		s.log.InfoContext(ctx, "session capture unusable", "session", v.ID, "codes", strings.Join(codes, ","), "attempt", out.Attempts)
-		return Outcome{Status: out.Status, Retry: true, Message: "The selfie could not be used: " + unusable + ". Try again.", Codes: codes, Session: out}, nil
+		return Outcome{Status: out.Status, Retry: true, Message: words.For(unusableCode), Codes: codes, Session: out}, nil
 	}
 
 	if hasFeature(wf, FeatureFaceMatch) {

@@ -3,7 +3,6 @@ package sessions
 import (
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/store"
 	"github.com/visage-idp/visage/templates"
 )
@@ -176,7 +176,7 @@ func (s *Service) hostedSession(w http.ResponseWriter, r *http.Request) (store.V
 	if err := r.ParseMultipartForm(limit); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, captureReply{Status: "error", Message: fmt.Sprintf("The upload is larger than %d bytes.", limit)})
+			writeJSON(w, http.StatusRequestEntityTooLarge, captureReply{Status: "error", Message: words.For("IMAGE_TOO_LARGE")})
 			return v, wf, false
 		}
 		writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "Send the capture as multipart/form-data."})
@@ -242,7 +242,7 @@ func (s *Service) hostedCapture(w http.ResponseWriter, r *http.Request) {
 		files := r.MultipartForm.File["frames"]
 		times, err := liveness.ParseFrameTimes(r.MultipartForm.Value["frame_times"], len(files))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: "The frames' capture times are missing or malformed."})
+			writeJSON(w, http.StatusBadRequest, captureReply{Status: "error", Message: words.For("FRAME_TIMING")})
 			return
 		}
 		in.ChallengeID = r.FormValue("challenge_id")

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/oidc"
 )
 
@@ -90,7 +90,7 @@ func (s *Server) challengeSubmit(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseMultipartForm(limit); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, verdict{Status: "error", Code: "FRAMES_TOO_LARGE", Message: fmt.Sprintf("The frames are larger than %d bytes in all.", limit)})
+			writeJSON(w, http.StatusRequestEntityTooLarge, verdict{Status: "error", Code: "FRAMES_TOO_LARGE", Message: words.For("FRAMES_TOO_LARGE")})
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "BAD_REQUEST", Message: "Send the frames as multipart/form-data."})
@@ -143,7 +143,7 @@ func readFrames(r *http.Request) ([]liveness.Frame, *verdict) {
 	}
 	times, err := liveness.ParseFrameTimes(r.MultipartForm.Value["frame_times"], len(files))
 	if err != nil {
-		return nil, &verdict{Status: "error", Code: liveness.Code(err), Message: "The frame times are missing or malformed."}
+		return nil, &verdict{Status: "error", Code: liveness.Code(err), Message: words.For(liveness.Code(err))}
 	}
 	frames := make([]liveness.Frame, len(files))
 	for i, fh := range files {

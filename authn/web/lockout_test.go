@@ -3,9 +3,13 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/visage-idp/visage/authn/risk"
+	"github.com/visage-idp/visage/authn/words"
 )
 
 // TestLockoutGriefing: a stranger who knows only the username sends failing selfies from his
@@ -77,9 +81,15 @@ func TestLockoutBackoff(t *testing.T) {
 	wrong := lfwPhoto(t, "Colin_Powell", 38)
 	fail := func(step string) {
 		t.Helper()
-		if o := e.signIn(t, b, wrong, nil); o.code != "" || o.status == http.StatusTooManyRequests {
+		o := e.signIn(t, b, wrong, nil)
+		if o.code != "" || o.status == http.StatusTooManyRequests {
 			t.Fatalf("%s: %+v", step, o)
 		}
+		// The person reads a sentence with the next step; the code is in its own field.
+		if o.verdict.Code == "" || o.verdict.Message != words.For(o.verdict.Code) {
+			t.Fatalf("%s: decline %+v is not the catalogue's sentence for its code", step, o.verdict)
+		}
+		plainMessage(t, o.verdict.Message)
 	}
 	lockedFor := func(step string) {
 		t.Helper()
@@ -93,6 +103,16 @@ func TestLockoutBackoff(t *testing.T) {
 	clock.Add(61 * time.Second)
 	fail("failure 3, a minute later")
 	lockedFor("after 3 failures: two minutes now")
+	// The lockout says how long, in words.
+	u0, err := e.store.GetUserByUsername(context.Background(), "aaron")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, locked, err := e.web.locked(context.Background(), u0.ID, assessment{signals: risk.Signals{IP: netip.MustParseAddr("198.51.100.200")}})
+	if err != nil || !locked || msg != "There were too many failed attempts on this account. Try again in 2 minutes." {
+		t.Fatalf("locked() = %q, %v, %v", msg, locked, err)
+	}
+	plainMessage(t, msg)
 	clock.Add(61 * time.Second)
 	lockedFor("a minute after the 3rd failure")
 	clock.Add(60 * time.Second)

@@ -10,6 +10,7 @@ import (
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/store"
 	"github.com/visage-idp/visage/templates"
@@ -92,7 +93,7 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 	limit := s.chall.Config().MaxBurstBytes + 1<<20
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseMultipartForm(limit); err != nil {
-		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "BAD_REQUEST", Message: "Send the frames as multipart/form-data, at most " + fmt.Sprint(limit) + " bytes."})
+		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: "BAD_REQUEST", Message: words.For("FRAMES_TOO_LARGE")})
 		return
 	}
 	if !checkCSRF(r, sess) {
@@ -125,7 +126,7 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 	res, err := s.chall.Verify(ctx, id, frames, nil)
 	if err != nil {
 		if errors.Is(err, liveness.ErrInvalidInput) || errors.Is(err, liveness.ErrChallenge) {
-			writeJSON(w, http.StatusBadRequest, verdict{Status: "Declined", Code: liveness.Code(err), Message: "The answer was refused: " + liveness.Code(err) + "."})
+			writeJSON(w, http.StatusBadRequest, verdict{Status: "Declined", Code: liveness.Code(err), Message: words.For(liveness.Code(err))})
 			return
 		}
 		s.internalJSON(w, r, "re-enrol challenge", err)
@@ -137,7 +138,7 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 			code = res.Warnings[0].Code
 		}
 		s.log.InfoContext(ctx, "re-enrolment refused", "user", ss.UserID, "code", code)
-		writeJSON(w, http.StatusOK, verdict{Status: "Declined", Code: code, Message: "Not accepted: the live check failed (" + code + "). Try again."})
+		writeJSON(w, http.StatusOK, verdict{Status: "Declined", Code: code, Message: words.For(code)})
 		return
 	}
 	now := s.now()

@@ -12,6 +12,7 @@ import (
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/store"
 	"github.com/visage-idp/visage/templates"
@@ -42,24 +43,35 @@ type Account struct {
 func (a *Account) Validate() error {
 	a.Username = normaliseUsername(a.Username)
 	if !ValidUsername(a.Username) {
-		return errors.New("username: 3 to 64 characters among a-z, 0-9, '.', '_' and '-'")
+		return &FieldError{Field: "username", Code: "INVALID_USERNAME", Err: errors.New("username: 3 to 64 characters among a-z, 0-9, '.', '_' and '-'")}
 	}
 	if a.DisplayName == "" {
 		a.DisplayName = a.Username
 	}
 	if len(a.DisplayName) > 128 {
-		return errors.New("display name: at most 128 characters")
+		return &FieldError{Field: "display_name", Code: "INVALID_DISPLAY_NAME", Err: errors.New("display name: at most 128 characters")}
 	}
 	a.Email = strings.TrimSpace(a.Email)
 	if a.Email != "" {
 		if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
-			return errors.New("email: not a valid address")
+			return &FieldError{Field: "email", Code: "INVALID_EMAIL", Err: errors.New("email: not a valid address")}
 		}
 	} else if a.EmailVerified {
 		return errors.New("email: there is no email to mark verified")
 	}
 	return nil
 }
+
+// FieldError is an account field that is not acceptable: Field names the form field, Code the
+// catalogue entry (authn/words) the page shows, Err the operator's explanation (the CLI prints
+// it).
+type FieldError struct {
+	Field, Code string
+	Err         error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // Enrol builds a face template from the photos and creates the user with it atomically: the
 // account exists only if enrolment succeeded. It is shared by the register page and the CLI.
@@ -99,6 +111,16 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acct := Account{Username: r.FormValue("username"), DisplayName: r.FormValue("display_name"), Email: r.FormValue("email")}
+	// The account fields first: a bad username is a field error, said before any face work.
+	if err := acct.Validate(); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: fe.Code, Field: fe.Field, Message: words.For(fe.Code)})
+			return
+		}
+		s.internalJSON(w, r, "validate account", err)
+		return
+	}
 	if s.passive != nil {
 		// Enrolment from the camera must be live too: a printed photo must not become anybody's face.
 		if a, err := s.engine.Analyze(ctx, img); err == nil && a.Usable() {
@@ -108,7 +130,7 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if !res.Live {
-				writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: liveness.CodeFaceAttack, Message: "The selfie did not pass the liveness check. Use the camera, in good light."})
+				writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: liveness.CodeFaceAttack, Message: words.For(liveness.CodeFaceAttack)})
 				return
 			}
 		}
@@ -118,21 +140,21 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case errors.Is(err, store.ErrEmailTaken):
 		// Said without naming the account that holds it.
-		writeJSON(w, http.StatusConflict, verdict{Status: "error", Code: "EMAIL_TAKEN", Message: "That email address is already used by another account. Use another one, or leave it empty."})
+		writeJSON(w, http.StatusConflict, verdict{Status: "error", Code: "EMAIL_TAKEN", Field: "email", Message: words.For("EMAIL_TAKEN")})
 		return
 	case errors.Is(err, store.ErrAlreadyExists):
-		writeJSON(w, http.StatusConflict, verdict{Status: "error", Code: "USERNAME_TAKEN", Message: "That username is taken."})
+		writeJSON(w, http.StatusConflict, verdict{Status: "error", Code: "USERNAME_TAKEN", Field: "username", Message: words.For("USERNAME_TAKEN")})
 		return
 	case errors.Is(err, face.ErrQueueFull), ctx.Err() != nil:
 		s.internalJSON(w, r, "enrol", err)
 		return
 	default:
 		code := face.Code(err)
-		msg := err.Error()
-		if code != "" {
-			msg = "The selfie cannot be enrolled: " + authn.ReasonFor(err) + "."
+		if code == "" {
+			s.log.WarnContext(ctx, "enrolment refused", "err", err)
+			code = face.CodeInvalidArgument
 		}
-		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: code, Message: msg})
+		writeJSON(w, http.StatusBadRequest, verdict{Status: "error", Code: code, Message: words.For(code)})
 		return
 	}
 	s.log.InfoContext(ctx, "user enrolled", "user", u.ID)

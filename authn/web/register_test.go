@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -38,6 +39,22 @@ func testPNGPath(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+var (
+	codeLikeRE = regexp.MustCompile(`\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b`)
+	waitRE     = regexp.MustCompile(`\b\d+ (seconds|minutes)\b|\b3 to 64 letters\b`)
+)
+
+// plainMessage fails if a message a person reads carries a code or a measurement.
+func plainMessage(t *testing.T, msg string) {
+	t.Helper()
+	if m := codeLikeRE.FindString(msg); m != "" {
+		t.Fatalf("message %q carries the code %s", msg, m)
+	}
+	if strings.ContainsAny(waitRE.ReplaceAllString(msg, ""), "0123456789") {
+		t.Fatalf("message %q carries a number", msg)
+	}
 }
 
 // postRegister submits the register page's fields and photo the way capture.js does.
@@ -89,8 +106,11 @@ func TestRegister(t *testing.T) {
 		username string // a user that must exist afterwards ("" = none created)
 	}{
 		{"no CSRF token", map[string]string{"username": "colin"}, colin, false, http.StatusForbidden, "CSRF", ""},
-		{"bad username", map[string]string{"username": "x"}, colin, true, http.StatusBadRequest, "", ""},
-		{"bad email", map[string]string{"username": "colin", "email": "not-an-address"}, colin, true, http.StatusBadRequest, "", ""},
+		{"bad username", map[string]string{"username": "x"}, colin, true, http.StatusBadRequest, "INVALID_USERNAME", ""},
+		// A bad username is a field error said before any face work: not the face's verdict.
+		{"username with a space, printed photo", map[string]string{"username": "Aaron Peirsol"}, testenv.Path(t, "nuaa-train", "attack_print", "0001", "0001_00_00_01_0.jpg"), true, http.StatusBadRequest, "INVALID_USERNAME", ""},
+		{"short username, no face", map[string]string{"username": "ab"}, testPNGPath(t), true, http.StatusBadRequest, "INVALID_USERNAME", ""},
+		{"bad email", map[string]string{"username": "colin", "email": "not-an-address"}, colin, true, http.StatusBadRequest, "INVALID_EMAIL", ""},
 		{"no photo", map[string]string{"username": "colin"}, "", true, http.StatusBadRequest, "NO_IMAGE", ""},
 		{"no face", map[string]string{"username": "colin"}, testPNGPath(t), true, http.StatusBadRequest, "NO_FACE_DETECTED", ""},
 		{"printed photo", map[string]string{"username": "nuaa"}, testenv.Path(t, "nuaa-train", "attack_print", "0001", "0001_00_00_01_0.jpg"), true, http.StatusBadRequest, "LIVENESS_FACE_ATTACK", ""},
@@ -110,6 +130,10 @@ func TestRegister(t *testing.T) {
 			}
 			if strings.TrimSpace(v.Message) == "" {
 				t.Fatal("no message for the user")
+			}
+			plainMessage(t, v.Message)
+			if want := map[string]string{"INVALID_USERNAME": "username", "INVALID_EMAIL": "email", "USERNAME_TAKEN": "username", "EMAIL_TAKEN": "email"}[v.Code]; v.Field != want {
+				t.Fatalf("%s: field %q, want %q", v.Code, v.Field, want)
 			}
 			if v.Code == "EMAIL_TAKEN" && strings.Contains(strings.ToLower(v.Message), "colin") {
 				t.Fatalf("the refusal names the account holding the email: %q", v.Message)

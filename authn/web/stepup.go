@@ -12,8 +12,8 @@ import (
 
 	"github.com/visage-idp/visage/authn"
 	"github.com/visage-idp/visage/authn/face"
-	"github.com/visage-idp/visage/authn/ratelimit"
 	"github.com/visage-idp/visage/authn/risk"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/store"
 )
@@ -112,14 +112,14 @@ func (s *Server) locked(ctx context.Context, userID string, a assessment) (strin
 		return "", false, err
 	}
 	if wait := s.backoff(n, s.cfg.MaxFailures, last, now); wait > 0 {
-		return "Too many failed attempts on this account. Try again in " + ratelimit.WaitInWords(wait) + ".", true, nil
+		return words.Lockout(words.Account, wait), true, nil
 	}
 	n, last, err = s.store.Failures(ctx, store.FailureQuery{IP: a.signals.IP.String(), Since: since})
 	if err != nil {
 		return "", false, err
 	}
 	if wait := s.backoff(n, s.cfg.MaxIPFailures, last, now); wait > 0 {
-		return "Too many failed attempts from your network. Try again in " + ratelimit.WaitInWords(wait) + ".", true, nil
+		return words.Lockout(words.Network, wait), true, nil
 	}
 	return "", false, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/liveness"
 	"github.com/visage-idp/visage/authn/risk"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/oidc"
 	"github.com/visage-idp/visage/static"
 	"github.com/visage-idp/visage/store"
@@ -234,6 +235,7 @@ type verdict struct {
 	Status   string   `json:"status"`
 	Message  string   `json:"message,omitempty"`
 	Code     string   `json:"code,omitempty"`
+	Field    string   `json:"field,omitempty"` // the form field a field error is about
 	Warnings []string `json:"warnings,omitempty"`
 	Redirect string   `json:"redirect,omitempty"`
 }
@@ -474,7 +476,7 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, *ver
 	if err := r.ParseMultipartForm(s.cfg.MaxUploadBytes); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &verdict{Status: "error", Code: "IMAGE_TOO_LARGE", Message: fmt.Sprintf("The upload is larger than %d bytes.", s.cfg.MaxUploadBytes)}, http.StatusRequestEntityTooLarge
+			return nil, &verdict{Status: "error", Code: "IMAGE_TOO_LARGE", Message: words.For("IMAGE_TOO_LARGE")}, http.StatusRequestEntityTooLarge
 		}
 		return nil, &verdict{Status: "error", Code: "BAD_REQUEST", Message: "Send the selfie as multipart/form-data with an image field."}, http.StatusBadRequest
 	}
@@ -649,7 +651,13 @@ func declined(d authn.Decision) verdict {
 	if d.Status == authn.Review {
 		v.Status = string(authn.Declined)
 	}
-	v.Message = "Not accepted: " + d.Reason + ". Try again."
+	// The person reads a sentence with the next step; the code stays in its own field and the
+	// reason in the logs and the audit.
+	code := d.Code
+	if code == "" {
+		code = "FACE_MATCH_DECLINED"
+	}
+	v.Message = words.For(code)
 	for _, w := range d.Warnings {
 		v.Warnings = append(v.Warnings, w.Code)
 	}
@@ -661,10 +669,10 @@ func (s *Server) internalJSON(w http.ResponseWriter, r *http.Request, what strin
 	if errors.Is(err, face.ErrQueueFull) || errors.Is(err, context.DeadlineExceeded) {
 		// Admission control: answer at once and say when to come back, rather than queue.
 		w.Header().Set("Retry-After", "2")
-		writeJSON(w, http.StatusServiceUnavailable, verdict{Status: "error", Code: "BUSY", Message: "The server is busy; nothing was changed. Try again in a few seconds."})
+		writeJSON(w, http.StatusServiceUnavailable, verdict{Status: "error", Code: "BUSY", Message: words.For("BUSY")})
 		return
 	}
-	writeJSON(w, http.StatusInternalServerError, verdict{Status: "error", Code: "INTERNAL", Message: "Something went wrong on our side; nothing was changed. Try again."})
+	writeJSON(w, http.StatusInternalServerError, verdict{Status: "error", Code: "INTERNAL", Message: words.For("INTERNAL")})
 }
 
 // newSession records a server-side SSO session for a selfie that was approved.
