@@ -2,6 +2,8 @@ package oidc
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/visage-idp/visage/store"
 )
 
 // The provider's answers to RFC 9700 (OAuth 2.0 Security Best Current Practice) and the OIDC
@@ -100,14 +104,18 @@ func (p *Provider) checkAuthorize(w http.ResponseWriter, r *http.Request) bool {
 		return true // zitadel refuses these without redirecting
 	}
 	c, err := p.store.GetClient(r.Context(), clientID)
-	if err != nil {
-		return true // unknown client: zitadel's error page
+	if errors.Is(err, store.ErrNotFound) {
+		p.log.WarnContext(r.Context(), "authorization request for an unknown client", "client", clientID)
+		title, msg := UnknownClientPage(clientID)
+		p.errorPage(w, r, http.StatusBadRequest, title, msg)
+		return false
+	} else if err != nil {
+		return true // zitadel answers a store failure
 	}
 	if !redirectURIAllowed(c, redirectURI) {
 		p.log.WarnContext(r.Context(), "authorization request with an unregistered redirect_uri", "client", clientID)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte("The redirect_uri is not registered for this client (redirect URIs must match exactly)."))
+		title, msg := UnregisteredRedirectPage(c, redirectURI)
+		p.errorPage(w, r, http.StatusBadRequest, title, msg)
 		return false
 	}
 	var code, desc string
@@ -269,3 +277,24 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 // supportedClaims are the claims the provider issues in ID tokens and userinfo.
 var supportedClaims = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash",
 	"name", "preferred_username", "updated_at", "email", "email_verified"}
+
+// UnknownClientPage is the error page (title, text) for an authorization request naming a
+// client_id that is not registered: for the developer of the application, never a redirect.
+func UnknownClientPage(clientID string) (string, string) {
+	return "Unknown application", fmt.Sprintf("No application is registered with client_id %q. "+
+		"The operator of this Visage registers it with: idp clients add --id %s --redirect-uri URI "+
+		"(README, \"Administration\").", clientID, clientID)
+}
+
+// UnregisteredRedirectPage is the error page (title, text) for an authorization request whose
+// redirect_uri is not registered for the client: it names both, and says how to register it.
+func UnregisteredRedirectPage(c store.Client, redirectURI string) (string, string) {
+	name := fmt.Sprintf("client_id %q", c.ID)
+	if c.Name != "" {
+		name = fmt.Sprintf("%s (client_id %q)", c.Name, c.ID)
+	}
+	return "Redirect URI not registered", fmt.Sprintf("The application %s asked to return to %q, which is not one of its "+
+		"registered redirect URIs (they must match exactly, scheme, host, port, path and query). "+
+		"The operator of this Visage registers it with: idp clients add --redirect-uri %s "+
+		"(README, \"Administration\"); idp clients list shows the registered ones.", name, redirectURI, redirectURI)
+}

@@ -1,9 +1,9 @@
-// Package static embeds the browser assets: the camera capture script and the stylesheet.
+// Package static embeds the browser assets: the capture scripts, the stylesheets and the favicon.
 package static
 
 import "embed"
 
-// Files holds capture.js and style.css, served under /static/.
+// Files holds the scripts, the stylesheets and the favicon, served under /static/.
 //
-//go:embed *.js *.css
+//go:embed *.js *.css *.svg
 var Files embed.FS

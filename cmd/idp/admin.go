@@ -111,6 +111,16 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		if id == "" || len(redirects) == 0 {
 			return errors.New("clients add: --id and at least one --redirect-uri are required")
 		}
+		for _, u := range redirects {
+			if err := checkRedirectURI(u, public); err != nil {
+				return fmt.Errorf("clients add: --redirect-uri %q: %w", u, err)
+			}
+		}
+		for _, u := range postLogout {
+			if err := checkRedirectURI(u, public); err != nil {
+				return fmt.Errorf("clients add: --post-logout-redirect-uri %q: %w", u, err)
+			}
+		}
 		c := store.Client{ID: id, Name: name, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, Public: public,
 			AuthMethod: authMethod, FirstParty: firstParty, IDTokenSigningAlg: alg, ClaimsInIDToken: claimsInID, CreatedAt: now}
 		if alg != oidc.AlgRS256 && alg != oidc.AlgES256 {
@@ -191,9 +201,13 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(tw, "ID\tAUTH\tFIRST-PARTY\tALG\tREDIRECT URIS\tWEB ORIGINS\tRESOURCE SERVER FOR")
+		fmt.Fprintln(tw, "ID\tNAME\tAUTH\tFIRST-PARTY\tALG\tREDIRECT URIS\tWEB ORIGINS\tRESOURCE SERVER FOR")
 		for _, c := range cs {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", c.ID, c.AuthMethod, c.FirstParty, c.IDTokenSigningAlg, strings.Join(c.RedirectURIs, " "),
+			name := c.Name
+			if name == "" {
+				name = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", c.ID, name, c.AuthMethod, c.FirstParty, c.IDTokenSigningAlg, strings.Join(c.RedirectURIs, " "),
 				strings.Join(c.WebOrigins, " "), strings.Join(c.ResourceServerFor, " "))
 		}
 	case "clients delete":
@@ -355,6 +369,33 @@ func runAdmin(ctx context.Context, group, cmd string, args []string, stdout io.W
 		}
 	}
 	return nil
+}
+
+// checkRedirectURI accepts a redirect URI as the provider will compare it, exactly: an
+// absolute http(s) URL with a host and no fragment (RFC 6749 section 3.1.2). A public (native)
+// client may also register a private-use scheme in reverse-domain form, such as
+// com.example.app:/callback (RFC 8252 section 7.1).
+func checkRedirectURI(raw string, public bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL: want an absolute http(s) URL such as https://app.example/callback")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("a redirect URI has no fragment (#...)")
+	}
+	switch {
+	case u.Scheme == "https" || u.Scheme == "http":
+		if u.Host == "" || u.Hostname() == "" {
+			return errors.New("want an absolute http(s) URL with a host, such as https://app.example/callback")
+		}
+		if u.User != nil {
+			return errors.New("a redirect URI has no user name or password")
+		}
+		return nil
+	case public && strings.Contains(u.Scheme, ".") && u.Host == "" && (u.Opaque != "" || u.Path != ""):
+		return nil // a native app's private-use scheme
+	}
+	return errors.New("want an absolute http(s) URL such as https://app.example/callback (a --public native app may use a reverse-domain scheme such as com.example.app:/callback)")
 }
 
 // checkOrigin accepts a browser origin: scheme://host[:port], nothing else.

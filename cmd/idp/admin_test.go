@@ -124,4 +124,22 @@ func TestUsersUpdateEmail(t *testing.T) {
 	if _, err := run("clients", "add", "--id", "kc", "--redirect-uri", "https://kc.example/cb", "--backchannel-logout-uri", "https://kc.example/bc"); err != nil {
 		t.Fatal(err)
 	}
+	// A redirect URI that is not an absolute http(s) URL is refused with a clear error, and
+	// nothing is added.
+	if _, err := run("clients", "add", "--id", "bad", "--redirect-uri", "not a url"); err == nil || !strings.Contains(err.Error(), "absolute http(s) URL") {
+		t.Fatalf("accepted --redirect-uri 'not a url': %v", err)
+	}
+	if _, err := run("clients", "add", "--id", "bad", "--redirect-uri", "https://app.example/cb#x"); err == nil || !strings.Contains(err.Error(), "fragment") {
+		t.Fatalf("accepted a redirect URI with a fragment: %v", err)
+	}
+	if _, err := run("clients", "add", "--id", "shop", "--name", "Corner Shop", "--public", "--redirect-uri", "https://shop.example/cb"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run("clients", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "NAME") || !strings.Contains(out, "Corner Shop") || strings.Contains(out, "bad ") {
+		t.Fatalf("clients list:\n%s", out)
+	}
 }

@@ -38,3 +38,32 @@ func TestCheckJWKSURI(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRedirectURI(t *testing.T) {
+	for _, tc := range []struct {
+		uri    string
+		public bool
+		ok     bool
+	}{
+		{"https://app.example/callback", false, true},
+		{"http://127.0.0.1:8080/cb?x=1", false, true},
+		{"http://localhost/cb", true, true},
+		{"not a url", false, false},
+		{"not a url", true, false},
+		{"app.example/callback", false, false},
+		{"/callback", false, false},
+		{"https://app.example/cb#frag", false, false},
+		{"https://app.example/cb#", false, false},
+		{"https:///cb", false, false},
+		{"https://user:pw@app.example/cb", false, false},
+		{"javascript:alert(1)", true, false},
+		{"ftp://app.example/cb", false, false},
+		{"com.example.app:/oauth", true, true},
+		{"com.example.app:/oauth", false, false}, // private-use schemes are for native (public) clients
+		{"com.example.app:/oauth#x", true, false},
+	} {
+		if err := checkRedirectURI(tc.uri, tc.public); (err == nil) != tc.ok {
+			t.Errorf("checkRedirectURI(%q, public=%v) = %v, want ok=%v", tc.uri, tc.public, err, tc.ok)
+		}
+	}
+}

@@ -127,7 +127,7 @@ func runServe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: secheaders.Wrap(limiter.Middleware(mux), secure), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: secheaders.Wrap(limiter.Middleware(notFoundPages(mux)), secure), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	go housekeeping(ctx, a, 10*time.Minute)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -293,3 +293,49 @@ func writeHealth(w http.ResponseWriter, status int, body map[string]string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
 }
+
+// notFoundPages answers a 404 in plain text (Go's "404 page not found", zitadel's refusals of
+// unknown paths) with the styled HTML page, except under /v3, whose API answers JSON. A 404
+// that already has a body type other than plain text passes unchanged.
+func notFoundPages(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v3/") || r.URL.Path == "/v3" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&notFoundWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// notFoundWriter replaces a plain-text 404 with the HTML page and drops the plain text.
+type notFoundWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (n *notFoundWriter) WriteHeader(status int) {
+	ct := n.Header().Get("Content-Type")
+	if status != http.StatusNotFound || !(ct == "" || strings.HasPrefix(ct, "text/plain")) || n.replaced {
+		n.ResponseWriter.WriteHeader(status)
+		return
+	}
+	n.replaced = true
+	h := n.Header()
+	h.Del("Content-Length")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	n.ResponseWriter.WriteHeader(http.StatusNotFound)
+	_ = templates.NotFoundPage(n.r.URL.Path).Render(n.r.Context(), n.ResponseWriter)
+}
+
+func (n *notFoundWriter) Write(b []byte) (int, error) {
+	if n.replaced {
+		return len(b), nil
+	}
+	return n.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (n *notFoundWriter) Unwrap() http.ResponseWriter { return n.ResponseWriter }
