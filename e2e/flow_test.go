@@ -386,16 +386,68 @@ func TestBadRequests(t *testing.T) {
 		}
 		return s.url + "/authorize?" + v.Encode()
 	}
+	getBody := func(u string) (*http.Response, string) {
+		t.Helper()
+		resp, err := noRedirect.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
 	t.Run("wrong redirect_uri shows an error page", func(t *testing.T) {
-		resp := get(with("client_id", "e2e-app", "redirect_uri", "https://evil.example/cb"))
+		resp, body := getBody(with("client_id", "e2e-app", "redirect_uri", "https://evil.example/cb?<script>x</script>"))
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("status %d, location %q, type %q", resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Content-Type"))
 		}
+		// It names the client and the rejected URI (escaped), and how to register it.
+		for _, want := range []string{`id="error-message"`, "e2e-app", "https://evil.example/cb?&lt;script&gt;x&lt;/script&gt;", "idp clients add --redirect-uri"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the page does not say %q:\n%s", want, body)
+			}
+		}
+		if strings.Contains(body, "<script>x") {
+			t.Error("the redirect_uri is not escaped")
+		}
 	})
 	t.Run("unknown client shows an error page", func(t *testing.T) {
-		resp := get(with("client_id", "nobody", "redirect_uri", r.srv.URL+"/callback"))
-		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		resp, body := getBody(with("client_id", "nobody", "redirect_uri", r.srv.URL+"/callback"))
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("status %d, location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if !strings.Contains(body, `"nobody"`) && !strings.Contains(body, "&#34;nobody&#34;") || !strings.Contains(body, "idp clients add") || strings.Contains(body, "unable to retrieve client") {
+			t.Errorf("the page does not name the client or how to register it:\n%s", body)
+		}
+	})
+	t.Run("an unknown path gets the styled 404 page", func(t *testing.T) {
+		for _, p := range []string{"/no-such-page", "/static/no-such-file.css", "/account/nothing"} {
+			resp, body := getBody(s.url + p)
+			if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+				strings.Contains(body, "404 page not found") || !strings.Contains(body, "Page not found") || !strings.Contains(body, "/static/style.css") {
+				t.Errorf("%s: %d %q\n%s", p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			if resp.Header.Get("Content-Security-Policy") == "" {
+				t.Errorf("%s: the 404 page has no CSP", p)
+			}
+		}
+		if resp, body := getBody(s.url + "/v3/no-such-thing"); strings.Contains(body, "<html") {
+			t.Errorf("/v3 answered HTML: %d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("the favicon is served and linked", func(t *testing.T) {
+		resp, body := getBody(s.url + "/static/favicon.svg")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "image/svg+xml") || !strings.Contains(body, "<svg") {
+			t.Fatalf("favicon: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if _, page := getBody(s.url + "/"); !strings.Contains(page, `<link rel="icon" href="/static/favicon.svg"`) {
+			t.Fatalf("the layout does not link the favicon:\n%s", page)
+		}
+	})
+	t.Run("clients add refuses a redirect URI that is not a URL", func(t *testing.T) {
+		out, err := s.cliErr("clients", "add", "--id", "broken", "--redirect-uri", "not a url")
+		if err == nil || !strings.Contains(out, "absolute http(s) URL") {
+			t.Fatalf("accepted: %v\n%s", err, out)
 		}
 	})
 	t.Run("public client without PKCE is refused", func(t *testing.T) {

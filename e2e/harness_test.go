@@ -124,6 +124,14 @@ func (s *server) cli(t testing.TB, args ...string) string {
 	return string(out)
 }
 
+// cliErr runs an idp command that may fail, and returns its output and error.
+func (s *server) cliErr(args ...string) (string, error) {
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = s.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // lfw returns the path of an LFW View 1 photo.
 func lfw(t testing.TB, person string, n int) string {
 	return testenv.Path(t, "lfw-view1", "images", person, fmt.Sprintf("%s_%04d.jpg", person, n))
