@@ -18,6 +18,7 @@ import (
 
 	"github.com/visage-idp/visage/authn/face"
 	"github.com/visage-idp/visage/authn/sessions/webhook"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/store"
 )
 
@@ -175,6 +176,10 @@ func TestSessionFlows(t *testing.T) {
 				}
 				if last := n == len(tc.selfies)-1; last != (reply.Status != "retry") {
 					t.Fatalf("capture %d of %d: %+v", n+1, len(tc.selfies), reply)
+				}
+				// A retry says the catalogue's sentence for why; the codes stay in their field.
+				if reply.Status == "retry" && !slices.ContainsFunc(reply.Codes, func(c string) bool { return reply.Message == words.For(c) && !strings.Contains(reply.Message, c) }) {
+					t.Fatalf("capture %d: retry message %q for codes %v", n+1, reply.Message, reply.Codes)
 				}
 			}
 			if reply.Status != tc.wantStatus {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/visage-idp/visage/authn/liveness"
+	"github.com/visage-idp/visage/authn/words"
 	"github.com/visage-idp/visage/store"
 )
 
@@ -93,7 +94,7 @@ func TestChallengeMethods(t *testing.T) {
 			// An unknown challenge is an unusable capture: the page may try again.
 			frames, times := stillBurst(t, lfwPhoto(t, "Aaron_Sorkin", 2), 6)
 			code, b := e.postForm(cr.URL+"/capture", csrf, map[string][]string{"challenge_id": {"nope"}, "frame_times": times}, frames)
-			if r := decode[captureReply](t, b); code != 200 || r.Status != "retry" || !slices.Contains(r.Codes, liveness.CodeChallengeUnknown) {
+			if r := decode[captureReply](t, b); code != 200 || r.Status != "retry" || !slices.Contains(r.Codes, liveness.CodeChallengeUnknown) || r.Message != words.For(liveness.CodeChallengeUnknown) {
 				t.Errorf("unknown challenge: %d %+v", code, r)
 			}
 			code, _ = e.postForm(cr.URL+"/challenge", "forged", nil, nil)

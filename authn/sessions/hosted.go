@@ -72,8 +72,8 @@ func CallbackURL(v store.Verification) string {
 }
 
 var doneMessages = map[string]string{
-	store.StatusApproved:    "You are verified.",
-	store.StatusDeclined:    "The verification did not succeed.",
+	store.StatusApproved:    "You are verified. Go back to the application to continue.",
+	store.StatusDeclined:    "The verification did not succeed. Go back to the application to try again or choose another way.",
 	store.StatusInReview:    "Thank you. Your verification will be reviewed by a person.",
 	store.StatusExpired:     "This verification link has expired. Go back to the application to start again.",
 	store.StatusAbandoned:   "This verification was not finished in time. Go back to the application to start again.",
