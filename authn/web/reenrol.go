@@ -153,7 +153,7 @@ func (s *Server) reenrolSubmit(w http.ResponseWriter, r *http.Request) {
 			}
 			s.log.InfoContext(ctx, "re-enrolment refused", "user", ss.UserID, "code", CodeReenrolMismatch)
 			writeJSON(w, http.StatusOK, verdict{Status: "Declined", Code: CodeReenrolMismatch,
-				Message: "This face does not match the face enrolled on your account, so it cannot replace it here. Ask an administrator to re-enrol you."})
+				Message: words.For(CodeReenrolMismatch)})
 			return
 		}
 	}

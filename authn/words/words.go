@@ -77,6 +77,7 @@ var catalogue = map[string]string{
 	"BAD_REQUEST":               "The picture could not be sent. Reload the page and try again.",
 	"CSRF":                      "This page has expired. Reload the page and try again.",
 	"REQUEST_EXPIRED":           "This sign-in has expired. Go back to the application and start again.",
+	"REENROL_FACE_MISMATCH":     "This face does not match the face enrolled on your account, so it cannot replace it here. Ask an administrator to re-enrol you.",
 	"REQUEST_NOT_BOUND":         "This sign-in was started in another browser. Go back to the application and start again here.",
 	"ACTIVE_LIVENESS_REQUIRED":  "This sign-in needs a short live check. Reload the page and follow the steps.",
 	"NO_CHALLENGE":              "This sign-in does not need a live check. Reload the page.",
