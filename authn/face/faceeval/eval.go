@@ -178,52 +178,19 @@ func Evaluate(ctx context.Context, pairs []Pair, describe DescribeFunc, opts Opt
 	}
 	descs := make([]face.Face, len(jobs))
 	errs := make([]error, len(jobs))
-	queue := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
-	var fatal error
-	for w := 0; w < max(1, opts.Workers); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range queue {
-				data, err := os.ReadFile(jobs[i].path)
-				if err != nil {
-					mu.Lock()
-					fatal = fmt.Errorf("faceeval: %w", err)
-					mu.Unlock()
-					continue
-				}
-				if jobs[i].enrol {
-					descs[i], errs[i] = opts.EnrolDescribe(ctx, data)
-				} else {
-					descs[i], errs[i] = describe(ctx, data)
-				}
-				mu.Lock()
-				done++
-				if opts.Progress != nil {
-					opts.Progress(done, len(jobs))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
-	for i := range jobs {
-		select {
-		case queue <- i:
-		case <-ctx.Done():
-			break feed
+	if err := describeAll(ctx, len(jobs), opts.Workers, opts.Progress, func(i int) error {
+		data, err := os.ReadFile(jobs[i].path)
+		if err != nil {
+			return err
 		}
-	}
-	close(queue)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("faceeval: %w", err)
-	}
-	if fatal != nil {
-		return nil, fatal
+		if jobs[i].enrol {
+			descs[i], errs[i] = opts.EnrolDescribe(ctx, data)
+		} else {
+			descs[i], errs[i] = describe(ctx, data)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 
 	r := &Result{Images: len(distinct)}
@@ -320,48 +287,15 @@ func EvaluateAllPairs(ctx context.Context, images []Image, describe DescribeFunc
 	}
 	faces := make([]face.Face, len(images))
 	errs := make([]error, len(images))
-	queue := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
-	var fatal error
-	for w := 0; w < max(1, opts.Workers); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range queue {
-				data, err := os.ReadFile(images[i].Path)
-				if err != nil {
-					mu.Lock()
-					fatal = fmt.Errorf("faceeval: %w", err)
-					mu.Unlock()
-					continue
-				}
-				faces[i], errs[i] = describe(ctx, data)
-				mu.Lock()
-				done++
-				if opts.Progress != nil {
-					opts.Progress(done, len(images))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
-	for i := range images {
-		select {
-		case queue <- i:
-		case <-ctx.Done():
-			break feed
+	if err := describeAll(ctx, len(images), opts.Workers, opts.Progress, func(i int) error {
+		data, err := os.ReadFile(images[i].Path)
+		if err != nil {
+			return err
 		}
-	}
-	close(queue)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("faceeval: %w", err)
-	}
-	if fatal != nil {
-		return nil, fatal
+		faces[i], errs[i] = describe(ctx, data)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	r := &Result{Images: len(images)}
 	for i, err := range errs {
@@ -437,4 +371,48 @@ func round(v float64) float64 {
 		return -1
 	}
 	return math.Round(v*1e4) / 1e4
+}
+
+// describeAll runs work(0..n-1) on workers goroutines, reporting progress after each. work
+// stores its own per-image results; an error it returns (an unreadable file) fails the whole
+// evaluation, as does the end of ctx.
+func describeAll(ctx context.Context, n, workers int, progress func(done, total int), work func(i int) error) error {
+	queue := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	var fatal error
+	for range max(1, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range queue {
+				err := work(i)
+				mu.Lock()
+				if err != nil {
+					fatal = fmt.Errorf("faceeval: %w", err)
+				} else {
+					done++
+					if progress != nil {
+						progress(done, n)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case queue <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(queue)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("faceeval: %w", err)
+	}
+	return fatal
 }
