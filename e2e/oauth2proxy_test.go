@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,45 +39,22 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-var csrfFieldRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-
 // register enrols an account through the /register page the way capture.js posts it, from a
 // fresh cookie jar, and returns the HTTP status and the JSON answer.
 func register(t *testing.T, s *server, username, email, photo string) (int, map[string]any) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: time.Minute}
-	resp, err := client.Get(s.url + "/register")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfFieldRE.FindSubmatch(page)
-	if m == nil {
-		t.Fatalf("register page without a CSRF token: %d", resp.StatusCode)
-	}
+	c := stranger()
 	img, err := os.ReadFile(photo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, v := range map[string]string{"csrf_token": string(m[1]), "username": username, "email": email} {
-		_ = mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("image", "selfie.jpg")
-	_, _ = fw.Write(img)
-	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/register", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err = client.Do(req)
+	fields := map[string]string{"csrf_token": csrf(t, c, s.url+"/register"), "username": username, "email": email}
+	resp, body, err := postImage(c, s.url+"/register", fields, img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	var v map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&v)
+	_ = json.Unmarshal(body, &v)
 	return resp.StatusCode, v
 }
 

@@ -430,7 +430,7 @@ func selfie(t *testing.T, pageURL, photo string) string {
 	}
 	html, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindSubmatch(html)
+	m := csrfRE.FindSubmatch(html)
 	if m == nil {
 		t.Fatalf("hosted page without a form: %d", resp.StatusCode)
 	}
