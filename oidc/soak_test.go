@@ -2,11 +2,8 @@ package oidc
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,25 +63,12 @@ func TestRefreshSoakWAL(t *testing.T) {
 			defer wg.Done()
 			rt := <-tokens
 			for range per {
-				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
-				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/oauth/token", strings.NewReader(form.Encode()))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.SetBasicAuth(clientID, "soak-secret-0123456789")
-				resp, err := client.Do(req)
+				next, err := refreshGrant(client, srv.URL, clientID, "soak-secret-0123456789", rt, false)
 				if err != nil {
-					failed.Do(func() { t.Errorf("refresh: %v", err) })
+					failed.Do(func() { t.Error(err) })
 					return
 				}
-				var out struct {
-					RefreshToken string `json:"refresh_token"`
-				}
-				err = json.NewDecoder(resp.Body).Decode(&out)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK || out.RefreshToken == "" {
-					failed.Do(func() { t.Errorf("refresh: status %d, %v", resp.StatusCode, err) })
-					return
-				}
-				rt = out.RefreshToken
+				rt = next
 			}
 		}()
 	}
