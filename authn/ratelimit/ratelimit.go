@@ -199,10 +199,6 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// WaitInWords says a wait as a person would read it: "a second", "20 seconds", "a minute",
-// "3 minutes" (rounded up).
-func WaitInWords(d time.Duration) string { return words.Wait(d) }
-
 // wantsJSON: the capture scripts and API clients read JSON; a page navigation reads text.
 func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json") ||
